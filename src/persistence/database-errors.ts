@@ -1,0 +1,32 @@
+import { DatabaseError, type GatewayError, RequestError } from "../errors.js";
+
+/**
+ * Returns the PostgreSQL SQLSTATE of an error thrown through Prisma's driver adapter, or
+ * undefined when the server never answered (connection refused, timeout).
+ */
+export function sqlStateOf(error: unknown): string | undefined {
+  const meta = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } })
+    ?.meta;
+  const code = meta?.driverAdapterError?.cause?.originalCode;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Turns an error from storing event data into a gateway error. SQLSTATE class 22 (data
+ * exception, such as a number beyond the range of `numeric`) means that the data cannot be
+ * stored, which the client must fix; anything else is a database failure.
+ */
+export function toDatabaseError(operation: string, error: unknown): GatewayError {
+  if (sqlStateOf(error)?.startsWith("22")) {
+    return new RequestError(
+      "INVALID_BODY",
+      "The event data contains a value that PostgreSQL cannot store, such as a number " +
+        "outside the range of its numeric type.",
+      {
+        cause: error,
+        errors: [{ path: "/body", message: "contains a value that cannot be stored" }],
+      },
+    );
+  }
+  return new DatabaseError(operation, error);
+}
