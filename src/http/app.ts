@@ -1,0 +1,69 @@
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Request as ApiRequest, OpenAPIBackend } from "openapi-backend";
+
+import { RequestError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { sendError } from "./error-response.js";
+import { attachRequestBody, readJsonBody } from "./request-body.js";
+import { requestLogging } from "./request-logging.js";
+
+export interface AppOptions {
+  readonly api: OpenAPIBackend;
+  readonly logger: Logger;
+  readonly bodyLimitBytes: number;
+}
+
+/**
+ * Builds the Express application. openapi-backend routes and validates every request
+ * against the OpenAPI document; every error, thrown anywhere, leaves through sendError as
+ * a JSON body, never as Express's HTML error page.
+ */
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+
+  app.use(requestLogging(options.logger));
+  app.use((request: Request, response: Response) => handleRequest(options, request, response));
+  app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+    sendError(response, error);
+  });
+  return app;
+}
+
+async function handleRequest(options: AppOptions, request: Request, response: Response) {
+  const apiRequest: ApiRequest = {
+    method: request.method,
+    path: request.path,
+    headers: request.headers as ApiRequest["headers"],
+    query: request.query as Record<string, string | string[]>,
+  };
+  const operation = options.api.matchOperation(apiRequest);
+  if (operation?.requestBody !== undefined) {
+    const body = await readJsonBody(request, options.bodyLimitBytes);
+    attachRequestBody(response, body);
+    apiRequest.body = body.value;
+  }
+  try {
+    await options.api.handleRequest(apiRequest, request, response);
+  } catch (error) {
+    // openapi-backend decodes path parameters with decodeURIComponent.
+    if (error instanceof URIError) throw malformedPath(error);
+    throw error;
+  }
+}
+
+function malformedPath(cause: URIError): RequestError {
+  return new RequestError(
+    "INVALID_PATH_SEGMENT",
+    "The request path has malformed percent-encoding.",
+    {
+      cause,
+      errors: [{ path: "/path", message: "has malformed percent-encoding" }],
+    },
+  );
+}

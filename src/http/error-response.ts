@@ -1,0 +1,39 @@
+import type { Response } from "express";
+
+import { EventNotPublishedError, GatewayError, HTTP_STATUS } from "../errors.js";
+import type { components } from "../generated/openapi.js";
+
+export type ErrorBody = components["schemas"]["Error"];
+
+const INTERNAL_ERROR_MESSAGE =
+  "An unexpected error occurred. The logs contain details under this response's X-Request-Id.";
+
+/** Builds the JSON error body for `error`. Only GatewayError messages reach the client. */
+export function toErrorBody(error: unknown): ErrorBody {
+  if (!(error instanceof GatewayError)) {
+    return { status: "error", code: "INTERNAL_ERROR", message: INTERNAL_ERROR_MESSAGE };
+  }
+  const body: ErrorBody = { status: "error", code: error.code, message: error.message };
+  if (error.errors !== undefined && error.errors.length > 0) body.errors = [...error.errors];
+  if (error instanceof EventNotPublishedError) {
+    body.event_uid = error.eventUid;
+    body.event_timestamp = error.eventTimestamp;
+  }
+  return body;
+}
+
+/**
+ * Sends `error` as a JSON error response. The request's log line (see request-logging.ts)
+ * reports the code, and for server errors the error with its cause.
+ */
+export function sendError(response: Response, error: unknown): void {
+  const body = toErrorBody(error);
+  const status = HTTP_STATUS[body.code];
+  response.locals.errorCode = body.code;
+  response.locals.eventUid = body.event_uid;
+  if (status >= 500) {
+    // pino-http logs `res.err` as the request's error.
+    response.err = error instanceof Error ? error : new Error(String(error));
+  }
+  response.status(status).json(body);
+}

@@ -1,0 +1,42 @@
+import type { Request, Response } from "express";
+import type { Context } from "openapi-backend";
+
+import { RequestError } from "../../errors.js";
+import { type EventRoute, queueName } from "../../events/event.js";
+import { compactJson, findInvalidEventData } from "../../events/event-data.js";
+import type { EventIngestion } from "../../events/ingestion.js";
+import type { components } from "../../generated/openapi.js";
+import type { OperationHandler } from "../api.js";
+import { requestBodyOf } from "../request-body.js";
+
+type PublishEventResponse = components["schemas"]["PublishEventResponse"];
+
+/** POST /api/event/{solution}/{model}/{action}: store one event and publish it. */
+export function publishEvent(ingestion: EventIngestion): OperationHandler {
+  return async (context: Context, request: Request, response: Response) => {
+    const route = context.request.params as unknown as EventRoute;
+    const body = requestBodyOf(response);
+
+    const problems = findInvalidEventData(body.value);
+    if (problems.length > 0) {
+      throw new RequestError(
+        "INVALID_BODY",
+        "The event data contains values that cannot be stored.",
+        {
+          errors: problems,
+        },
+      );
+    }
+
+    const event = await ingestion.ingest(route, compactJson(body.text), request.log);
+
+    response.locals.eventUid = event.uid;
+    const result: PublishEventResponse = {
+      status: "success",
+      message: `Event published to queue ${queueName(route)}`,
+      event_uid: event.uid,
+      event_timestamp: event.timestamp,
+    };
+    response.status(200).json(result);
+  };
+}

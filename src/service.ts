@@ -1,0 +1,105 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import type { Connection } from "rabbitmq-client";
+
+import type { Config } from "./config.js";
+import { EventIngestion } from "./events/ingestion.js";
+import { createApi } from "./http/api.js";
+import { createApp } from "./http/app.js";
+import { getHealth, getReadiness } from "./http/handlers/health.js";
+import { publishEvent } from "./http/handlers/publish-event.js";
+import type { Logger } from "./logger.js";
+import { connectBroker } from "./messaging/broker.js";
+import { EventPublisher } from "./messaging/event-publisher.js";
+import { exponentialBackoff } from "./messaging/retry-policy.js";
+import { createPool, createPrismaClient } from "./persistence/database.js";
+import { EventStore } from "./persistence/event-store.js";
+import { applyMigrations, ensureDatabase } from "./persistence/migrate.js";
+
+/** First and largest backoff in ms between publish attempts within the deadline. */
+const PUBLISH_RETRY = { initialMs: 50, maxMs: 1000 };
+
+export interface Service {
+  readonly server: Server;
+  /** Base URL of the HTTP server, such as http://127.0.0.1:3000. */
+  readonly url: string;
+  readonly broker: Connection;
+  /** Stops accepting requests, lets those in flight finish, then closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the service: creates the database if needed, applies migrations, connects to
+ * PostgreSQL and RabbitMQ, and listens for HTTP. Fails when PostgreSQL is unreachable,
+ * but not when RabbitMQ is: publishing fails until the broker connection opens.
+ */
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  await ensureDatabase(config.databaseUrl, logger);
+  await applyMigrations(config.databaseUrl, logger);
+
+  const pool = createPool(config, logger);
+  const prisma = createPrismaClient(pool);
+  const store = new EventStore(prisma);
+  const broker = connectBroker(config, logger);
+
+  let ingestion: EventIngestion | undefined;
+  const publisher = new EventPublisher(broker, {
+    deadlineMs: config.publishDeadlineMs,
+    retryPolicy: exponentialBackoff(PUBLISH_RETRY),
+    logger,
+    onLateConfirm: (eventUid) => ingestion?.recordLateConfirm(eventUid),
+  });
+  ingestion = new EventIngestion(store, publisher, logger);
+
+  const api = await createApi({
+    publishEvent: publishEvent(ingestion),
+    getHealth,
+    getReadiness: getReadiness({ database: () => store.ping(), broker: () => broker.ready }),
+  });
+  const app = createApp({ api, logger, bodyLimitBytes: config.bodyLimitBytes });
+  const server = createServer(app);
+  await listen(server, config.port, config.host);
+
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+
+  const close = async () => {
+    await stopHttp(server, config.shutdownTimeoutMs, logger);
+    await ingestion.close(config.shutdownTimeoutMs);
+    await publisher.close();
+    await broker.close();
+    await prisma.$disconnect();
+    await pool.end();
+  };
+  return { server, url, broker, close };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Stops accepting connections and waits up to `timeoutMs` for requests in flight, then
+ * closes the connections that remain.
+ */
+async function stopHttp(server: Server, timeoutMs: number, logger: Logger): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const finished = await Promise.race([
+    closed.then(() => true),
+    sleep(timeoutMs, false, { ref: false }),
+  ]);
+  if (!finished) {
+    logger.warn({ timeoutMs }, "requests still in flight at the shutdown timeout; closing them");
+    server.closeAllConnections();
+    await closed;
+  }
+}
