@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 
 import type { Connection, Envelope, Publisher } from "rabbitmq-client";
 
@@ -72,14 +72,15 @@ export class EventPublisher {
   /** Message ids the broker returned as unroutable and that no attempt has checked yet. */
   private readonly returnedIds = new Set<string>();
   private blockedReason: string | undefined;
+  /** Resolves at the next successful (re)connection; shared by every waiting publish. */
+  private nextConnection: Promise<void> | undefined;
 
   constructor(
     private readonly connection: Connection,
     private readonly options: EventPublisherOptions,
   ) {
     this.publisher = connection.createPublisher({ confirm: true, maxAttempts: 1 });
-    // On one channel the broker sends basic.return before the basic.ack of the same
-    // message, so the id is in the set by the time send() resolves.
+    // The broker sends basic.return before the basic.ack of the same message.
     // https://www.rabbitmq.com/docs/confirms#when-publishes-are-confirmed
     this.publisher.on("basic.return", (message) => {
       if (message.messageId !== undefined) this.returnedIds.add(message.messageId);
@@ -134,10 +135,25 @@ export class EventPublisher {
       throw new AttemptFailure(`broker blocks publishing: ${this.blockedReason}`, false, false);
     }
     if (!this.connection.ready) {
-      throw new AttemptFailure("broker connection is not open", false, true);
+      try {
+        await this.waitForConnection(deadline);
+      } catch (error) {
+        throw new AttemptFailure("broker connection is not open", false, false, error);
+      }
     }
     await this.declareQueueBefore(message.queue, deadline);
     await this.send(message, deadline);
+  }
+
+  /** Waits until the connection reopens, but not past `deadline`. */
+  private waitForConnection(deadline: number): Promise<void> {
+    this.nextConnection ??= new Promise<void>((resolve) => {
+      this.connection.once("connection", () => {
+        this.nextConnection = undefined;
+        resolve();
+      });
+    });
+    return beforeDeadline(this.nextConnection, deadline);
   }
 
   private async declareQueueBefore(queue: string, deadline: number): Promise<void> {
@@ -161,8 +177,13 @@ export class EventPublisher {
       await beforeDeadline(sending, deadline);
     } catch (error) {
       if (error instanceof DeadlineExceeded) this.abandon(sending, permit, message);
+      await nextTurn();
       throw this.describeSendFailure(error, permit, message);
     }
+    // rabbitmq-client 5.0.x emits basic.return from setImmediate, so the confirm can
+    // resolve send() first. The return was read before the ack, so its callback is queued
+    // ahead of this one.
+    await nextTurn();
     if (this.returnedIds.delete(message.messageId)) {
       this.declaredQueues.delete(message.queue);
       throw new AttemptFailure(`queue ${message.queue} not found; message returned`, false, true);
@@ -199,7 +220,8 @@ export class EventPublisher {
   private abandon(sending: Promise<void>, permit: SendPermit, message: OutboundMessage): void {
     permit.revoked = true;
     sending.then(
-      () => {
+      async () => {
+        await nextTurn();
         if (!permit.used || this.returnedIds.delete(message.messageId)) return;
         this.options.logger.warn(
           { eventUid: message.messageId, queue: message.queue },
