@@ -46,7 +46,10 @@ async function handleRequest(options: AppOptions, request: Request, response: Re
   if (operation?.requestBody !== undefined) {
     const body = await readJsonBody(request, options.bodyLimitBytes);
     attachRequestBody(response, body);
-    apiRequest.body = body.value;
+    // openapi-backend parses any body that is not an object as JSON text, so primitives
+    // are passed as their text to be parsed back to the same value.
+    apiRequest.body =
+      typeof body.value === "object" && body.value !== null ? body.value : body.text;
   }
   try {
     await options.api.handleRequest(apiRequest, request, response);
