@@ -21,6 +21,9 @@ import { applyMigrations, ensureDatabase } from "./persistence/migrate.js";
 /** First and largest backoff in ms between publish attempts within the deadline. */
 const PUBLISH_RETRY = { initialMs: 50, maxMs: 1000 };
 
+/** Interval in ms between closings of idle keep-alive connections during shutdown. */
+const IDLE_SWEEP_INTERVAL_MS = 50;
+
 export interface Service {
   readonly server: Server;
   /** Base URL of the HTTP server, such as http://127.0.0.1:3000. */
@@ -92,11 +95,14 @@ function listen(server: Server, port: number, host: string): Promise<void> {
  */
 async function stopHttp(server: Server, timeoutMs: number, logger: Logger): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  // server.close() ends the connections idle at that moment; a keep-alive connection whose
+  // request finishes later stays open until the client's next request, so sweep again.
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_INTERVAL_MS);
   const finished = await Promise.race([
     closed.then(() => true),
     sleep(timeoutMs, false, { ref: false }),
   ]);
+  clearInterval(sweep);
   if (!finished) {
     logger.warn({ timeoutMs }, "requests still in flight at the shutdown timeout; closing them");
     server.closeAllConnections();
