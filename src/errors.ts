@@ -56,7 +56,11 @@ export class DatabaseError extends GatewayError {
   override readonly name = "DatabaseError";
 
   constructor(operation: string, cause: unknown) {
-    super("DATABASE_UNAVAILABLE", `The database failed while ${operation}.`, { cause });
+    super(
+      "DATABASE_UNAVAILABLE",
+      `The database failed while ${operation}. Nothing was published; retry later.`,
+      { cause },
+    );
   }
 }
 
