@@ -1,0 +1,72 @@
+import pg from "pg";
+
+import type { EventRoute } from "../../src/events/event.js";
+import { TEST_DATABASE_URL } from "./environment.js";
+
+export interface EventRow {
+  readonly event_uid: string;
+  readonly event_timestamp: Date;
+  readonly solution: string;
+  readonly model: string;
+  readonly action: string;
+  readonly event_data: unknown;
+  readonly event_data_text: string;
+  readonly status: "pending" | "published" | "failed";
+  readonly publish_attempts: number;
+  readonly published_at: Date | null;
+  readonly last_error: string | null;
+}
+
+const SELECT_EVENTS = `SELECT *, event_data::text AS event_data_text FROM events`;
+
+/** Reads the test database directly, bypassing the service. */
+export class DatabaseProbe {
+  readonly pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
+
+  constructor() {
+    this.pool.on("error", () => {
+      // Fault tests terminate connections; the pool opens new ones.
+    });
+  }
+
+  async rowsFor(route: EventRoute): Promise<EventRow[]> {
+    const result = await this.pool.query<EventRow>(
+      `${SELECT_EVENTS} WHERE solution = $1 AND model = $2 AND action = $3 ORDER BY event_uid`,
+      [route.solution, route.model, route.action],
+    );
+    return result.rows;
+  }
+
+  async row(eventUid: string): Promise<EventRow | undefined> {
+    const result = await this.pool.query<EventRow>(`${SELECT_EVENTS} WHERE event_uid = $1`, [
+      eventUid,
+    ]);
+    return result.rows[0];
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/**
+ * Makes the test database refuse new connections and ends the open ones, which is what
+ * clients see when PostgreSQL goes down. Resolves with a function that restores it.
+ */
+export async function cutDatabase(): Promise<() => Promise<void>> {
+  const target = new URL(TEST_DATABASE_URL);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  target.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: target.toString() });
+  await admin.connect();
+  const identifier = admin.escapeIdentifier(name);
+  await admin.query(`ALTER DATABASE ${identifier} ALLOW_CONNECTIONS false`);
+  await admin.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    [name],
+  );
+  return async () => {
+    await admin.query(`ALTER DATABASE ${identifier} ALLOW_CONNECTIONS true`);
+    await admin.end();
+  };
+}
