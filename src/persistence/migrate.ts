@@ -127,7 +127,9 @@ export async function applyMigrations(
       await client.query(CREATE_MIGRATIONS_TABLE);
       return await applyPending(client, pending, logger);
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      // The lock also ends with the session, so a failed unlock on a broken connection
+      // must not hide the error that broke it.
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => {});
     }
   } finally {
     await client.end();
