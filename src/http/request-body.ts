@@ -1,10 +1,10 @@
 import type { IncomingMessage } from "node:http";
 
-import { parse as parseContentType } from "content-type";
 import type { Response } from "express";
 import getRawBody from "raw-body";
 
 import { RequestError } from "../errors.js";
+import { parseMediaType } from "./media-type.js";
 
 /** A parsed JSON body together with its text. */
 export interface JsonBody {
@@ -13,6 +13,9 @@ export interface JsonBody {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Whitespace as JSON defines it (RFC 8259, section 2), which is narrower than String.trim's. */
+const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
 
 /**
  * Reads a JSON request body of at most `limitBytes`. Rejects with RequestError:
@@ -26,7 +29,7 @@ export async function readJsonBody(
 ): Promise<JsonBody> {
   checkMediaType(request);
   const text = decodeUtf8(await readBytes(request, limitBytes));
-  if (text.trim() === "") {
+  if (JSON_WHITESPACE_ONLY.test(text)) {
     throw new RequestError("INVALID_JSON", "The request body is empty. Send a JSON object.", {
       errors: [{ path: "/body", message: "is empty" }],
     });
@@ -46,18 +49,16 @@ function checkMediaType(request: IncomingMessage): void {
   if (header === undefined) {
     throw unsupportedMediaType("The request has no Content-Type. Send application/json.");
   }
-  let mediaType: ReturnType<typeof parseContentType>;
-  try {
-    mediaType = parseContentType(header);
-  } catch {
+  const mediaType = parseMediaType(header);
+  if (mediaType === undefined) {
     throw unsupportedMediaType(`Content-Type ${JSON.stringify(header)} is malformed.`);
   }
-  if (mediaType.type !== "application/json") {
+  if (mediaType.essence !== "application/json") {
     throw unsupportedMediaType(
-      `Content-Type ${mediaType.type} is not supported. Send application/json.`,
+      `Content-Type ${mediaType.essence} is not supported. Send application/json.`,
     );
   }
-  const charset = mediaType.parameters.charset?.toLowerCase();
+  const charset = mediaType.parameters.get("charset")?.toLowerCase();
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
     throw unsupportedMediaType(`Charset ${charset} is not supported. Send UTF-8.`);
   }
