@@ -14,8 +14,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   INVALID_PARAMETER: 400,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  IDEMPOTENCY_KEY_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
   DATABASE_UNAVAILABLE: 500,
   BROKER_UNAVAILABLE: 500,
   BROKER_UNCONFIRMED: 500,
@@ -25,12 +27,15 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
 interface GatewayErrorOptions {
   cause?: unknown;
   errors?: readonly FieldError[];
+  /** Sent as the Retry-After header, in seconds. */
+  retryAfterSeconds?: number;
 }
 
 /** Base class of every error with a client-facing code. `message` is safe to show clients. */
 export class GatewayError extends Error {
   override readonly name: string = "GatewayError";
   readonly errors: readonly FieldError[] | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     readonly code: ErrorCode,
@@ -39,6 +44,7 @@ export class GatewayError extends Error {
   ) {
     super(message, { cause: options.cause });
     this.errors = options.errors;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get status(): number {

@@ -1,6 +1,6 @@
-import { v7 as uuidv7 } from "uuid";
+import { createHash } from "node:crypto";
 
-import type { components } from "../generated/openapi.js";
+import { v7 as uuidv7 } from "uuid";
 
 /** The three path segments that name an event's kind and its queue. */
 export interface EventRoute {
@@ -19,8 +19,6 @@ export interface NewEvent {
   /** The event data as compact JSON text, exactly as the producer's numbers were written. */
   readonly dataJson: string;
 }
-
-export type PublishedMessage = components["schemas"]["PublishEventResponse"];
 
 /** Assigns a new id and timestamp to `dataJson`. Both are taken from the same clock reading. */
 export function createEvent(route: EventRoute, dataJson: string, now = Date.now()): NewEvent {
@@ -49,4 +47,14 @@ export function messageType(route: EventRoute): string {
 export function serializeEnvelope(event: NewEvent): Buffer {
   const head = `{"event_uid":"${event.uid}","event_timestamp":"${event.timestamp}","event_data":`;
   return Buffer.from(`${head}${event.dataJson}}`, "utf8");
+}
+
+/**
+ * Hashes what identifies a request for its Idempotency-Key: the route and the compact data.
+ * Whitespace between tokens does not change the hash; key order and number spelling do.
+ */
+export function hashRequest(route: EventRoute, dataJson: string): string {
+  return createHash("sha256")
+    .update(`${queueName(route)}\n${dataJson}`)
+    .digest("hex");
 }

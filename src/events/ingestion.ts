@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { EventNotPublishedError, PublishError } from "../errors.js";
+import { EventNotPublishedError, PublishError, RequestError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { EventPublisher } from "../messaging/event-publisher.js";
 import { exponentialBackoff } from "../messaging/retry-policy.js";
 import { toDatabaseError } from "../persistence/database-errors.js";
-import type { EventStore } from "../persistence/event-store.js";
+import type { EventStore, IdempotencyKeyRecord, StoredEvent } from "../persistence/event-store.js";
 import {
   createEvent,
   type EventRoute,
+  hashRequest,
   messageType,
   type NewEvent,
   queueName,
@@ -18,10 +19,21 @@ import {
 /** Backoff for retrying the `published` status write after the broker confirmed. */
 const STATUS_RETRY = exponentialBackoff({ initialMs: 200, maxMs: 5000 });
 
+/** Seconds a client should wait before retrying a key whose first request is in progress. */
+const KEY_IN_USE_RETRY_AFTER_SECONDS = 1;
+
+export interface IngestRequest {
+  readonly route: EventRoute;
+  /** The event data as compact JSON text. */
+  readonly dataJson: string;
+  readonly idempotencyKey?: string | undefined;
+}
+
 /**
  * The event pipeline: store the event as `pending`, publish it, then record the outcome.
  * A database failure before publishing means nothing is published. A publish failure
- * leaves the event `failed`, and it is not published later on its own.
+ * leaves the event `failed`; it is published again only when the client retries with its
+ * Idempotency-Key, or an operator replays it.
  */
 export class EventIngestion {
   /** Background retries of status writes, awaited by close(). */
@@ -36,12 +48,22 @@ export class EventIngestion {
 
   /**
    * Stores and publishes one event, and resolves with it once the broker confirmed it.
-   * Rejects with a RequestError or DatabaseError when nothing was stored, and with
-   * EventNotPublishedError when the event was stored but not published.
+   * With an Idempotency-Key already used for the same request, resolves with the stored
+   * event instead, publishing it first if it had failed. Rejects with a RequestError or
+   * DatabaseError when nothing was stored, and with EventNotPublishedError when the event
+   * is stored but not published.
    */
-  async ingest(route: EventRoute, dataJson: string, logger = this.logger): Promise<NewEvent> {
-    const event = createEvent(route, dataJson);
-    await this.insert(event);
+  async ingest(request: IngestRequest, logger = this.logger): Promise<NewEvent> {
+    if (request.idempotencyKey !== undefined) {
+      return this.ingestWithKey(request, request.idempotencyKey, logger);
+    }
+    const event = createEvent(request.route, request.dataJson);
+    await this.databaseStep("storing the event", () => this.store.insert(event));
+    return this.deliver(event, logger);
+  }
+
+  /** Publishes a stored event that is now `pending`, and records the outcome. */
+  async deliver(event: NewEvent, logger = this.logger): Promise<NewEvent> {
     const attempts = await this.publish(event, logger);
     await this.recordPublished(event.uid, attempts, logger);
     logger.debug({ eventUid: event.uid, attempts }, "event published");
@@ -66,11 +88,58 @@ export class EventIngestion {
     }
   }
 
-  private async insert(event: NewEvent): Promise<void> {
+  private async ingestWithKey(
+    request: IngestRequest,
+    key: string,
+    logger: Logger,
+  ): Promise<NewEvent> {
+    const record = { key, requestHash: hashRequest(request.route, request.dataJson) };
+    const event = createEvent(request.route, request.dataJson);
+    const stored = await this.databaseStep("storing the event", () =>
+      this.store.insertWithKey(event, record),
+    );
+    if (stored) return this.deliver(event, logger);
+
+    const existing = await this.databaseStep("reading the Idempotency-Key", () =>
+      this.store.findByKey(key),
+    );
+    // The key expired and was deleted between the two statements.
+    if (existing === undefined) throw keyInUse(key);
+    if (existing.requestHash !== record.requestHash) throw keyReused(key);
+    return this.resume(existing, record, logger);
+  }
+
+  /** Answers a repeated request from the event stored under its key. */
+  private async resume(
+    existing: StoredEvent,
+    record: IdempotencyKeyRecord,
+    logger: Logger,
+  ): Promise<NewEvent> {
+    if (existing.status === "published") {
+      logger.info({ eventUid: existing.uid }, "repeated request answered with the stored event");
+      return existing;
+    }
+    if (existing.status === "failed") {
+      const claimed = await this.databaseStep("claiming the failed event", () =>
+        this.store.claimFailed(existing.uid),
+      );
+      if (claimed !== undefined) {
+        logger.info({ eventUid: claimed.uid }, "publishing a failed event again for its key");
+        return this.deliver(claimed, logger);
+      }
+      const current = await this.databaseStep("reading the Idempotency-Key", () =>
+        this.store.findByKey(record.key),
+      );
+      if (current?.status === "published") return current;
+    }
+    throw keyInUse(record.key);
+  }
+
+  private async databaseStep<T>(operation: string, step: () => Promise<T>): Promise<T> {
     try {
-      await this.store.insert(event);
+      return await step();
     } catch (error) {
-      throw toDatabaseError("storing the event", error);
+      throw toDatabaseError(operation, error);
     }
   }
 
@@ -126,4 +195,21 @@ export class EventIngestion {
       }
     }
   }
+}
+
+function keyInUse(key: string): RequestError {
+  return new RequestError(
+    "IDEMPOTENCY_KEY_IN_USE",
+    `A request with Idempotency-Key ${JSON.stringify(key)} is still in progress. ` +
+      "Retry after the delay in Retry-After to get its outcome.",
+    { retryAfterSeconds: KEY_IN_USE_RETRY_AFTER_SECONDS },
+  );
+}
+
+function keyReused(key: string): RequestError {
+  return new RequestError(
+    "IDEMPOTENCY_KEY_REUSED",
+    `Idempotency-Key ${JSON.stringify(key)} was first used with a different path or body. ` +
+      "Nothing was stored. Use a new key for a different event.",
+  );
 }

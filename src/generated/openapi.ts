@@ -117,7 +117,7 @@ export interface components {
          * @description Stable machine-readable error code. The README explains each one.
          * @enum {string}
          */
-        ErrorCode: "INVALID_PATH_SEGMENT" | "INVALID_JSON" | "INVALID_BODY" | "INVALID_PARAMETER" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DATABASE_UNAVAILABLE" | "BROKER_UNAVAILABLE" | "BROKER_UNCONFIRMED" | "INTERNAL_ERROR";
+        ErrorCode: "INVALID_PATH_SEGMENT" | "INVALID_JSON" | "INVALID_BODY" | "INVALID_PARAMETER" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DATABASE_UNAVAILABLE" | "BROKER_UNAVAILABLE" | "BROKER_UNCONFIRMED" | "IDEMPOTENCY_KEY_IN_USE" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR";
         Error: {
             /** @constant */
             status: "error";
@@ -144,7 +144,7 @@ export interface components {
          * @description Invalid input. `INVALID_PATH_SEGMENT`: a path segment is missing or invalid.
          *     `INVALID_JSON`: the body is empty or not valid JSON. `INVALID_BODY`: the body is
          *     valid JSON but not an acceptable event. `INVALID_PARAMETER`: a query parameter or
-         *     header is invalid; this route takes no query parameters.
+         *     header, such as `Idempotency-Key`, is invalid; this route takes no query parameters.
          */
         BadRequest: {
             headers: {
@@ -159,6 +159,33 @@ export interface components {
         MethodNotAllowed: {
             headers: {
                 Allow: components["headers"]["Allow"];
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `IDEMPOTENCY_KEY_IN_USE`: a request with the same Idempotency-Key is still in
+         *     progress. Retry after `Retry-After` seconds to get its outcome.
+         */
+        Conflict: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was first used with another path or
+         *     body. Nothing was stored. Use a new key for a different event.
+         */
+        UnprocessableContent: {
+            headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
@@ -212,6 +239,16 @@ export interface components {
         /** @description What happened, such as `create`. Third part of the queue name. */
         Action: components["schemas"]["PathSegment"];
         /**
+         * @description A key of the client's choosing, unique per event, that makes retries safe. The first
+         *     request with a key stores the event under it. A later request with the same key and
+         *     the same path and body stores nothing new: it gets the stored event's outcome, and
+         *     an event stored as `failed` is published then. The same key with another path or
+         *     body gets 422. A request that arrives while the first one is still in progress gets
+         *     409. Keys are remembered for at least `IDEMPOTENCY_KEY_RETENTION_HOURS` (24 by
+         *     default), across all instances.
+         */
+        IdempotencyKey: string;
+        /**
          * @description Correlation id for logs. A value of 1 to 128 visible ASCII characters is used as
          *     given; otherwise the gateway generates a UUID. Either way it is returned in the
          *     `X-Request-Id` response header.
@@ -224,6 +261,8 @@ export interface components {
         RequestId: string;
         /** @description The methods that the route accepts. */
         Allow: string;
+        /** @description Seconds to wait before retrying. */
+        RetryAfter: number;
     };
     pathItems: never;
 }
@@ -239,6 +278,16 @@ export interface operations {
                  *     `X-Request-Id` response header.
                  */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
+                /**
+                 * @description A key of the client's choosing, unique per event, that makes retries safe. The first
+                 *     request with a key stores the event under it. A later request with the same key and
+                 *     the same path and body stores nothing new: it gets the stored event's outcome, and
+                 *     an event stored as `failed` is published then. The same key with another path or
+                 *     body gets 422. A request that arrives while the first one is still in progress gets
+                 *     409. Keys are remembered for at least `IDEMPOTENCY_KEY_RETENTION_HOURS` (24 by
+                 *     default), across all instances.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Producing system, such as `ecommerce`. First part of the queue name. */
@@ -283,8 +332,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -40,6 +40,11 @@ const SEGMENT_NAMES = ["solution", "model", "action"] as const;
 const SEGMENT_RULE =
   "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-', starting with a letter or digit";
 
+/** Readable rules for headers whose schema errors would only quote a pattern. */
+const HEADER_RULES: Readonly<Record<string, string>> = {
+  "/header/idempotency-key": "must be 1 to 255 printable ASCII characters",
+};
+
 /** Loads the OpenAPI document and compiles its request validators, once per process. */
 export async function createApi(handlers: OperationHandlers): Promise<OpenAPIBackend> {
   const api = new OpenApi31Backend({
@@ -70,8 +75,12 @@ function validationFail(context: Context): never {
       { errors },
     );
   }
+  const described = uniqueByPath(errors).map(({ path, message }) => ({
+    path,
+    message: HEADER_RULES[path] ?? message,
+  }));
   throw new RequestError("INVALID_PARAMETER", "A query parameter or header is invalid.", {
-    errors,
+    errors: described,
   });
 }
 

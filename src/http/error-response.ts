@@ -30,6 +30,9 @@ export function sendError(response: Response, error: unknown): void {
   const body = toErrorBody(error);
   const status = HTTP_STATUS[body.code];
   response.locals.errorCode = body.code;
+  if (error instanceof GatewayError && error.retryAfterSeconds !== undefined) {
+    response.setHeader("Retry-After", String(error.retryAfterSeconds));
+  }
   response.locals.eventUid = body.event_uid;
   if (status >= 500) {
     // pino-http logs `res.err` as the request's error.

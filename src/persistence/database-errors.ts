@@ -11,6 +11,14 @@ export function sqlStateOf(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** Returns the name of the constraint or index that a PostgreSQL error names, if any. */
+export function constraintOf(error: unknown): string | undefined {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { constraint?: unknown } } } })
+    ?.meta?.driverAdapterError?.cause;
+  const constraint = cause?.constraint as { index?: unknown } | undefined;
+  return typeof constraint?.index === "string" ? constraint.index : undefined;
+}
+
 /**
  * Turns an error from storing event data into a gateway error. SQLSTATE class 22 (data
  * exception, such as a number beyond the range of `numeric`) means that the data cannot be

@@ -1,5 +1,55 @@
-import type { NewEvent } from "../events/event.js";
+import type { EventRoute, NewEvent } from "../events/event.js";
+import { compactJson } from "../events/event-data.js";
+import { Prisma } from "../generated/prisma/client.js";
 import type { PrismaClient } from "./database.js";
+import { constraintOf, sqlStateOf } from "./database-errors.js";
+
+export type EventStatus = "pending" | "published" | "failed";
+
+/** An Idempotency-Key and the hash of the request that first used it. */
+export interface IdempotencyKeyRecord {
+  readonly key: string;
+  readonly requestHash: string;
+}
+
+/** A stored event, with its data as JSON text. */
+export interface StoredEvent extends NewEvent {
+  readonly status: EventStatus;
+}
+
+interface StoredEventRow {
+  event_uid: string;
+  event_timestamp: Date;
+  solution: string;
+  model: string;
+  action: string;
+  data_json: string;
+  status: EventStatus;
+}
+
+/** Which stored events a replay publishes. Unset fields do not filter. */
+export interface ReplayFilter {
+  readonly statuses: readonly Exclude<EventStatus, "pending">[];
+  readonly route?: EventRoute | undefined;
+  /** Inclusive lower bound of event_timestamp. */
+  readonly since?: Date | undefined;
+  /** Exclusive upper bound of event_timestamp. */
+  readonly until?: Date | undefined;
+}
+
+/** Maximum rows that one statement of a sweep changes, to keep its locks short. */
+const SWEEP_BATCH_SIZE = 1000;
+
+function toStoredEvent(row: StoredEventRow): StoredEvent {
+  return {
+    uid: row.event_uid,
+    timestamp: row.event_timestamp.toISOString(),
+    route: { solution: row.solution, model: row.model, action: row.action },
+    // jsonb prints a space after each comma and colon.
+    dataJson: compactJson(row.data_json),
+    status: row.status,
+  };
+}
 
 /**
  * Reads and writes rows of the `events` table. Methods throw Prisma's errors unchanged;
@@ -14,8 +64,127 @@ export class EventStore {
    * integers beyond 2^53.
    */
   async insert(event: NewEvent): Promise<void> {
+    await this.insertStatement(event);
+  }
+
+  /**
+   * Inserts the event and its idempotency key in one transaction. Returns false, storing
+   * nothing, when the key is already taken. A concurrent insert of the same key waits for
+   * the first transaction to end, so two requests can never both store an event.
+   */
+  async insertWithKey(event: NewEvent, record: IdempotencyKeyRecord): Promise<boolean> {
+    try {
+      await this.prisma.$transaction([
+        this.insertStatement(event),
+        this.prisma.$executeRaw`
+          INSERT INTO idempotency_keys (key, request_hash, event_uid)
+          VALUES (${record.key}, ${record.requestHash}, ${event.uid}::uuid)`,
+      ]);
+      return true;
+    } catch (error) {
+      if (sqlStateOf(error) === "23505" && constraintOf(error) === "idempotency_keys_pkey") {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  /** Returns the event stored under an idempotency key, with the key's request hash. */
+  async findByKey(key: string): Promise<(StoredEvent & { requestHash: string }) | undefined> {
+    const rows = await this.prisma.$queryRaw<(StoredEventRow & { request_hash: string })[]>`
+      SELECT e.event_uid, e.event_timestamp, e.solution, e.model, e.action, e.status,
+             e.event_data::text AS data_json, k.request_hash
+      FROM idempotency_keys k JOIN events e ON e.event_uid = k.event_uid
+      WHERE k.key = ${key}`;
+    const row = rows[0];
+    return row === undefined ? undefined : { ...toStoredEvent(row), requestHash: row.request_hash };
+  }
+
+  /**
+   * Sets a `failed` event back to `pending` so that this caller may publish it again, and
+   * returns it. Returns undefined when the event is not `failed`, for instance because
+   * another process claimed it first.
+   */
+  async claimFailed(uid: string): Promise<StoredEvent | undefined> {
+    const rows = await this.prisma.$queryRaw<StoredEventRow[]>`
+      UPDATE events SET status = 'pending', updated_at = now()
+      WHERE event_uid = ${uid}::uuid AND status = 'failed'
+      RETURNING event_uid, event_timestamp, solution, model, action, status,
+                event_data::text AS data_json`;
+    const row = rows[0];
+    return row === undefined ? undefined : toStoredEvent(row);
+  }
+
+  /**
+   * Marks as `failed` the `pending` events not updated since `cutoff`: their request ended
+   * without recording an outcome, usually because its process stopped. Rows that another
+   * process is changing are skipped (FOR UPDATE SKIP LOCKED), so concurrent sweeps never
+   * handle a row twice. Returns the ids marked.
+   */
+  async failAbandoned(cutoff: Date, lastError: string): Promise<string[]> {
+    const marked: string[] = [];
+    for (;;) {
+      const rows = await this.prisma.$queryRaw<{ event_uid: string }[]>`
+        UPDATE events SET status = 'failed', last_error = ${lastError}, updated_at = now()
+        WHERE event_uid IN (
+          SELECT event_uid FROM events
+          WHERE status = 'pending' AND updated_at < ${cutoff}
+          ORDER BY event_uid LIMIT ${SWEEP_BATCH_SIZE}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING event_uid`;
+      marked.push(...rows.map((row) => row.event_uid));
+      if (rows.length < SWEEP_BATCH_SIZE) return marked;
+    }
+  }
+
+  /** Deletes idempotency keys created before `cutoff` and returns how many. */
+  async deleteKeysCreatedBefore(cutoff: Date): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const count = await this.prisma.$executeRaw`
+        DELETE FROM idempotency_keys WHERE key IN (
+          SELECT key FROM idempotency_keys WHERE created_at < ${cutoff}
+          LIMIT ${SWEEP_BATCH_SIZE} FOR UPDATE SKIP LOCKED)`;
+      deleted += count;
+      if (count < SWEEP_BATCH_SIZE) return deleted;
+    }
+  }
+
+  /** Counts the events that match `filter`. */
+  async countMatching(filter: ReplayFilter): Promise<number> {
+    const rows = await this.prisma.$queryRaw<{ count: bigint }[]>`
+      SELECT count(*) AS count FROM events WHERE ${replayCondition(filter)}`;
+    return Number(rows[0]?.count ?? 0);
+  }
+
+  /**
+   * Claims up to `limit` events that match `filter` and come after `afterUid` in id order,
+   * by setting them `pending`, and returns them in id order. Events that another process
+   * holds are skipped, so two replays, or a replay and a client's retry, never publish
+   * the same event at once.
+   */
+  async claimForReplay(
+    filter: ReplayFilter,
+    afterUid: string | undefined,
+    limit: number,
+  ): Promise<StoredEvent[]> {
+    const after =
+      afterUid === undefined ? Prisma.empty : Prisma.sql`AND event_uid > ${afterUid}::uuid`;
+    const rows = await this.prisma.$queryRaw<StoredEventRow[]>`
+      UPDATE events SET status = 'pending', updated_at = now()
+      WHERE event_uid IN (
+        SELECT event_uid FROM events
+        WHERE ${replayCondition(filter)} ${after}
+        ORDER BY event_uid LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING event_uid, event_timestamp, solution, model, action, status,
+                event_data::text AS data_json`;
+    return rows.map(toStoredEvent).sort((a, b) => a.uid.localeCompare(b.uid));
+  }
+
+  private insertStatement(event: NewEvent) {
     const { solution, model, action } = event.route;
-    await this.prisma.$executeRaw`
+    return this.prisma.$executeRaw`
       INSERT INTO events (event_uid, event_timestamp, solution, model, action, event_data)
       VALUES (${event.uid}::uuid, ${event.timestamp}::timestamptz, ${solution}, ${model},
               ${action}, ${event.dataJson}::jsonb)`;
@@ -23,8 +192,8 @@ export class EventStore {
 
   /**
    * Sets the status to `published`, whatever it was: the broker's confirm is the final
-   * word, even when it arrives after the event was marked `failed`. `attempts` is left
-   * unchanged when undefined.
+   * word, even when it arrives after the event was marked `failed`. `attempts` is added to
+   * the count of publish attempts.
    */
   async markPublished(uid: string, attempts?: number): Promise<void> {
     const now = new Date();
@@ -33,7 +202,7 @@ export class EventStore {
       data: {
         status: "published",
         publishedAt: now,
-        publishAttempts: attempts,
+        publishAttempts: attempts === undefined ? undefined : { increment: attempts },
         lastError: null,
         updatedAt: now,
       },
@@ -57,4 +226,15 @@ export class EventStore {
   async ping(): Promise<void> {
     await this.prisma.$queryRaw`SELECT 1`;
   }
+}
+
+function replayCondition(filter: ReplayFilter): Prisma.Sql {
+  const conditions = [Prisma.sql`status::text IN (${Prisma.join(filter.statuses)})`];
+  if (filter.route !== undefined) {
+    const { solution, model, action } = filter.route;
+    conditions.push(Prisma.sql`solution = ${solution} AND model = ${model} AND action = ${action}`);
+  }
+  if (filter.since !== undefined) conditions.push(Prisma.sql`event_timestamp >= ${filter.since}`);
+  if (filter.until !== undefined) conditions.push(Prisma.sql`event_timestamp < ${filter.until}`);
+  return Prisma.join(conditions, " AND ");
 }

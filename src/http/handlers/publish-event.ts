@@ -28,7 +28,11 @@ export function publishEvent(ingestion: EventIngestion): OperationHandler {
       );
     }
 
-    const event = await ingestion.ingest(route, compactJson(body.text), request.log);
+    const idempotencyKey = request.get("idempotency-key");
+    const event = await ingestion.ingest(
+      { route, dataJson: compactJson(body.text), idempotencyKey },
+      request.log,
+    );
 
     response.locals.eventUid = event.uid;
     const result: PublishEventResponse = {
