@@ -31,6 +31,12 @@ export interface Config {
   readonly publishDeadlineMs: number;
   /** Maximum time in ms that a shutdown waits for requests in flight. */
   readonly shutdownTimeoutMs: number;
+  /** Age in ms after which a `pending` event counts as abandoned and is marked `failed`. */
+  readonly pendingTimeoutMs: number;
+  /** Interval in ms between sweeps for abandoned events and expired idempotency keys. */
+  readonly sweepIntervalMs: number;
+  /** Minimum time in hours that an Idempotency-Key is remembered. */
+  readonly idempotencyKeyRetentionHours: number;
   readonly logLevel: LogLevel;
 }
 
@@ -166,6 +172,24 @@ export const SETTINGS: readonly AnySetting[] = [
     defaultValue: "8000",
     parse: integer(0, 600_000),
   },
+  {
+    key: "pendingTimeoutMs",
+    variable: "PENDING_TIMEOUT_MS",
+    defaultValue: "60000",
+    parse: integer(1000, 86_400_000),
+  },
+  {
+    key: "sweepIntervalMs",
+    variable: "SWEEP_INTERVAL_MS",
+    defaultValue: "30000",
+    parse: integer(100, 86_400_000),
+  },
+  {
+    key: "idempotencyKeyRetentionHours",
+    variable: "IDEMPOTENCY_KEY_RETENTION_HOURS",
+    defaultValue: "24",
+    parse: integer(1, 24 * 365),
+  },
   { key: "logLevel", variable: "LOG_LEVEL", defaultValue: "info", parse: logLevel },
 ];
 
@@ -192,5 +216,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
-  return Object.freeze(values as unknown as Config);
+  const config = values as unknown as Config;
+  // A request still publishing must never look abandoned to the sweep.
+  if (config.pendingTimeoutMs <= config.publishDeadlineMs) {
+    throw new ConfigError([
+      `PENDING_TIMEOUT_MS (${config.pendingTimeoutMs}) must be greater than ` +
+        `PUBLISH_DEADLINE_MS (${config.publishDeadlineMs})`,
+    ]);
+  }
+  return Object.freeze(config);
 }

@@ -6,6 +6,7 @@ import type { Connection } from "rabbitmq-client";
 
 import type { Config } from "./config.js";
 import { EventIngestion } from "./events/ingestion.js";
+import { Sweeper } from "./events/sweeper.js";
 import { createApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
 import { getHealth, getReadiness } from "./http/handlers/health.js";
@@ -29,6 +30,7 @@ export interface Service {
   /** Base URL of the HTTP server, such as http://127.0.0.1:3000. */
   readonly url: string;
   readonly broker: Connection;
+  readonly sweeper: Sweeper;
   /** Stops accepting requests, lets those in flight finish, then closes every connection. */
   close(): Promise<void>;
 }
@@ -55,6 +57,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     onLateConfirm: (eventUid) => ingestion?.recordLateConfirm(eventUid),
   });
   ingestion = new EventIngestion(store, publisher, logger);
+  const sweeper = new Sweeper(
+    store,
+    {
+      pendingTimeoutMs: config.pendingTimeoutMs,
+      intervalMs: config.sweepIntervalMs,
+      keyRetentionHours: config.idempotencyKeyRetentionHours,
+    },
+    logger,
+  );
 
   const api = await createApi({
     publishEvent: publishEvent(ingestion),
@@ -64,19 +75,21 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const app = createApp({ api, logger, bodyLimitBytes: config.bodyLimitBytes });
   const server = createServer(app);
   await listen(server, config.port, config.host);
+  sweeper.start();
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   const close = async () => {
     await stopHttp(server, config.shutdownTimeoutMs, logger);
+    await sweeper.stop();
     await ingestion.close(config.shutdownTimeoutMs);
     await publisher.close();
     await broker.close();
     await prisma.$disconnect();
     await pool.end();
   };
-  return { server, url, broker, close };
+  return { server, url, broker, sweeper, close };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -16,6 +16,9 @@ const DEFAULTS: Config = {
   bodyLimitBytes: 1048576,
   publishDeadlineMs: 3000,
   shutdownTimeoutMs: 8000,
+  pendingTimeoutMs: 60000,
+  sweepIntervalMs: 30000,
+  idempotencyKeyRetentionHours: 24,
   logLevel: "info",
 };
 
@@ -50,6 +53,9 @@ describe("loadConfig", () => {
       BODY_LIMIT_BYTES: "2048",
       PUBLISH_DEADLINE_MS: "600000",
       SHUTDOWN_TIMEOUT_MS: "0",
+      PENDING_TIMEOUT_MS: "900000",
+      SWEEP_INTERVAL_MS: "5000",
+      IDEMPOTENCY_KEY_RETENTION_HOURS: "48",
       LOG_LEVEL: "debug",
     });
 
@@ -67,6 +73,9 @@ describe("loadConfig", () => {
       bodyLimitBytes: 2048,
       publishDeadlineMs: 600000,
       shutdownTimeoutMs: 0,
+      pendingTimeoutMs: 900000,
+      sweepIntervalMs: 5000,
+      idempotencyKeyRetentionHours: 48,
       logLevel: "debug",
     });
   });
@@ -169,5 +178,13 @@ describe("loadConfig", () => {
 
     expect(error.message).not.to.include("secret");
     expect(error.problems.join("\n")).not.to.include("secret");
+  });
+
+  it("loadConfig rejects a pending timeout not above the publish deadline", () => {
+    const error = configErrorOf({ PENDING_TIMEOUT_MS: "3000", PUBLISH_DEADLINE_MS: "3000" });
+
+    expect(error.problems).to.deep.equal([
+      "PENDING_TIMEOUT_MS (3000) must be greater than PUBLISH_DEADLINE_MS (3000)",
+    ]);
   });
 });
