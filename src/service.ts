@@ -74,8 +74,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   });
   const app = createApp({ api, logger, bodyLimitBytes: config.bodyLimitBytes });
   const server = createServer(app);
+  await sweeper.start();
   await listen(server, config.port, config.host);
-  sweeper.start();
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;

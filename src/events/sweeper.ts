@@ -29,6 +29,7 @@ export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private failuresInARow = 0;
+  private stopped = false;
 
   constructor(
     private readonly store: EventStore,
@@ -36,13 +37,16 @@ export class Sweeper {
     private readonly logger: Logger,
   ) {}
 
-  /** Runs one sweep now and schedules the next ones. */
-  start(): void {
-    this.schedule(0);
+  /** Runs one sweep now, schedules the next ones, and resolves when the first is done. */
+  async start(): Promise<void> {
+    this.running = this.sweepAndLog();
+    await this.running;
+    if (!this.stopped) this.schedule(this.options.intervalMs);
   }
 
   /** Cancels the next sweep and waits for the one in progress. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
@@ -64,7 +68,7 @@ export class Sweeper {
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
       this.running = this.sweepAndLog().finally(() => {
-        if (this.timer !== undefined) this.schedule(this.options.intervalMs);
+        if (!this.stopped) this.schedule(this.options.intervalMs);
       });
     }, delayMs);
     // A pending sweep must not keep the process alive once everything else has closed.

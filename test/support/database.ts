@@ -1,4 +1,5 @@
 import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
 
 import type { EventRoute } from "../../src/events/event.js";
 import { TEST_DATABASE_URL } from "./environment.js";
@@ -42,6 +43,35 @@ export class DatabaseProbe {
       eventUid,
     ]);
     return result.rows[0];
+  }
+
+  /**
+   * Inserts an event row directly, as the service would have stored it, with the given
+   * status and last update time. Returns its uid.
+   */
+  async insertEvent(
+    route: EventRoute,
+    data: unknown,
+    status: EventRow["status"],
+    updatedAt = new Date(),
+  ): Promise<string> {
+    const uid = uuidv7();
+    await this.pool.query(
+      `INSERT INTO events (event_uid, event_timestamp, solution, model, action, event_data,
+                           status, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        uid,
+        new Date(),
+        route.solution,
+        route.model,
+        route.action,
+        JSON.stringify(data),
+        status,
+        updatedAt,
+      ],
+    );
+    return uid;
   }
 
   close(): Promise<void> {
