@@ -13,14 +13,21 @@ import type { LogLine } from "../support/logs.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The service as `npm start` runs it, in a child process that logs to `lines`. */
+const NODE_MAIN = [process.execPath, "--import", "tsx", "src/main.ts"];
+const NPM_START = ["npm", "start"];
+
+/**
+ * The service in a child process that logs to `lines`. The child leads its own process
+ * group, so kill() also ends a service that outlived the npm process above it.
+ */
 class ServiceProcess {
   readonly lines: LogLine[] = [];
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  constructor(env: NodeJS.ProcessEnv, command: readonly string[] = NODE_MAIN) {
+    const [file = "", ...args] = command;
+    this.child = spawn(file, args, {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -30,25 +37,37 @@ class ServiceProcess {
         ...env,
       },
       stdio: ["ignore", "pipe", "inherit"],
+      detached: true,
     });
     this.exited = once(this.child, "exit").then(([code]) => code as number | null);
+    // npm prints the script's command line before the service's JSON lines.
     createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      this.lines.push(JSON.parse(line) as LogLine);
+      if (line.startsWith("{")) this.lines.push(JSON.parse(line) as LogLine);
     });
   }
 
   /** Resolves with the base URL once the service logs that it started. */
   async started(): Promise<string> {
-    for (let waited = 0; waited < 15_000; waited += 50) {
-      const line = this.lines.find((candidate) => candidate.msg === "service started");
-      if (line !== undefined) return line.url as string;
+    const line = await this.logged("service started", 15_000);
+    return line.url as string;
+  }
+
+  /** Resolves with the first line whose message is `message`. Rejects after `timeoutMs`. */
+  async logged(message: string, timeoutMs: number): Promise<LogLine> {
+    for (let waited = 0; waited < timeoutMs; waited += 50) {
+      const line = this.lines.find((candidate) => candidate.msg === message);
+      if (line !== undefined) return line;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error("the service did not start within 15 s");
+    throw new Error(`the service did not log "${message}" within ${timeoutMs} ms`);
   }
 
   kill(): void {
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    try {
+      process.kill(-(this.child.pid as number), "SIGKILL");
+    } catch {
+      // ESRCH: every process of the group has exited.
+    }
   }
 }
 
@@ -111,5 +130,20 @@ describe("the service process", () => {
     ]);
     expect(await broker.drain(routeQueue(route))).to.have.length(1);
     await broker.close();
+  });
+
+  it("npm start stops on SIGTERM to npm", async () => {
+    service = new ServiceProcess({}, NPM_START);
+    const url = new URL(await service.started());
+
+    service.child.kill("SIGTERM");
+
+    await service.logged("service stopped", 10_000);
+    expect(await service.exited).to.equal(0);
+    const refused = await fetch(new URL("/healthz", url)).then(
+      () => "accepted",
+      () => "refused",
+    );
+    expect(refused).to.equal("refused");
   });
 });
