@@ -28,16 +28,17 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
 
   describe("with a valid event", () => {
     it("stores one row and publishes one message with the documented envelope", async () => {
-      const route = { solution: "ecommerce", model: "order", action: "create" };
-      const queue = "ecommerce/order/create";
-      await broker.drain(queue);
+      // The README's example body on a route of its own, so that the README's queue
+      // ecommerce/order/create is left alone.
+      const route = uniqueRoute();
+      const queue = routeQueue(route);
 
       const response = await postEvent(service.url, route, EXAMPLE);
 
       expect(response.status).to.equal(200);
       const body = response.body as Record<string, string>;
       expect(body.status).to.equal("success");
-      expect(body.message).to.equal("Event published to queue ecommerce/order/create");
+      expect(body.message).to.equal(`Event published to queue ${queue}`);
       expect(body.event_uid).to.match(UUID_V7);
       expect(body.event_timestamp).to.match(RFC3339_UTC_MS);
 
@@ -54,7 +55,7 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
       expect(row?.event_data).to.deep.equal(EXAMPLE);
       expect(row?.event_timestamp.toISOString()).to.equal(body.event_timestamp);
       expect([row?.solution, row?.model, row?.action]).to.deep.equal([
-        "ecommerce",
+        route.solution,
         "order",
         "create",
       ]);

@@ -18,9 +18,21 @@ export interface ReceivedMessage {
   readonly persistent: boolean;
 }
 
-/** A route no other test uses, so its queue and rows belong to one test. */
+/** Queues of the routes that uniqueRoute() returned in this process. */
+const uniqueRouteQueues = new Set<string>();
+
+/**
+ * A route no other test uses, so its queue and rows belong to one test. Its queue name
+ * starts with `test-`, and deleteUniqueRouteQueues() deletes it at the end of the run.
+ */
 export function uniqueRoute(): EventRoute {
-  return { solution: `test-${randomBytes(5).toString("hex")}`, model: "order", action: "create" };
+  const route = {
+    solution: `test-${randomBytes(5).toString("hex")}`,
+    model: "order",
+    action: "create",
+  };
+  uniqueRouteQueues.add(routeQueue(route));
+  return route;
 }
 
 export function routeQueue(route: EventRoute): string {
@@ -120,6 +132,22 @@ export class BrokerProbe {
       );
     }
     return this.connection;
+  }
+}
+
+/**
+ * Deletes the queue of every route that uniqueRoute() returned so far, including queues
+ * that tests posted to without draining. Queues that do not exist are skipped.
+ */
+export async function deleteUniqueRouteQueues(): Promise<void> {
+  const probe = new BrokerProbe();
+  try {
+    for (const queue of uniqueRouteQueues) {
+      await probe.deleteQueue(queue);
+      uniqueRouteQueues.delete(queue);
+    }
+  } finally {
+    await probe.close();
   }
 }
 
