@@ -98,8 +98,10 @@ export async function ensureDatabase(databaseUrl: string, logger: Logger): Promi
       logger.info({ database }, "database created");
     }
   } catch (error) {
-    // 42P04 duplicate_database: another instance created it between the check and here.
-    if ((error as { code?: string }).code !== "42P04") throw error;
+    // Another instance created it between the check and here: PostgreSQL reports 42P04
+    // duplicate_database, or 23505 from pg_database's unique index when both run at once.
+    const code = (error as { code?: string }).code;
+    if (code !== "42P04" && code !== "23505") throw error;
   } finally {
     await client.end();
   }
