@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 
 import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
+import { DatabaseProbe } from "../support/database.js";
 import { TEST_DATABASE_URL, TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath } from "../support/http.js";
 import type { LogLine } from "../support/logs.js";
@@ -145,5 +146,58 @@ describe("the service process", () => {
       () => "refused",
     );
     expect(refused).to.equal("refused");
+  });
+
+  it("on SIGTERM under load answers every accepted request and exits within 10 s", async () => {
+    const broker = new BrokerProbe();
+    const database = new DatabaseProbe();
+    service = new ServiceProcess({});
+    const url = new URL(await service.started());
+    const route = uniqueRoute();
+    const outcomes: { sequence: string; status: number | "no response" }[] = [];
+    let stopped = false;
+
+    const client = async (clientId: number) => {
+      for (let sequence = 0; !stopped; sequence++) {
+        const marker = `${clientId}-${sequence}`;
+        const status = await fetch(new URL(eventPath(route), url), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ marker }),
+        }).then(
+          (response) => response.status,
+          () => "no response" as const,
+        );
+        outcomes.push({ sequence: marker, status });
+        if (status === "no response") return;
+      }
+    };
+    const clients = Promise.all(Array.from({ length: 16 }, (_, clientId) => client(clientId)));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const signalledAt = Date.now();
+    service.child.kill("SIGTERM");
+    const code = await service.exited;
+    const exitMs = Date.now() - signalledAt;
+    stopped = true;
+    await clients;
+
+    expect(code).to.equal(0);
+    expect(exitMs).to.be.below(10_000);
+    const answered = outcomes.filter((outcome) => outcome.status !== "no response");
+    expect(answered.length).to.be.above(16);
+    for (const outcome of answered) expect(outcome.status).to.be.oneOf([200, 500]);
+    const rows = await database.rowsFor(route);
+    const statusByMarker = new Map(answered.map((outcome) => [outcome.sequence, outcome.status]));
+    for (const row of rows) {
+      const marker = (row.event_data as { marker: string }).marker;
+      expect(statusByMarker.has(marker), `request ${marker} stored but not answered`).to.equal(
+        true,
+      );
+      expect(row.status).to.equal(statusByMarker.get(marker) === 200 ? "published" : "failed");
+    }
+    const ok = answered.filter((outcome) => outcome.status === 200).length;
+    expect(await broker.drain(routeQueue(route))).to.have.length(ok);
+    await broker.close();
+    await database.close();
   });
 });
