@@ -38,6 +38,8 @@ export interface IngestRequest {
 export class EventIngestion {
   /** Background retries of status writes, awaited by close(). */
   private readonly statusRetries = new Set<Promise<void>>();
+  /** Status writes that succeeded in the background since the backlog was last empty. */
+  private recoveredStatusWrites = 0;
   private closing = false;
 
   constructor(
@@ -176,24 +178,44 @@ export class EventIngestion {
     try {
       await this.store.markPublished(uid, attempts);
     } catch (error) {
-      logger.error({ err: error, eventUid: uid }, "could not mark event published; retrying");
-      const retry = this.retryRecordPublished(uid, attempts, logger);
+      // Under overload or an outage many writes fail together: the first of a burst is
+      // logged with its error, the rest are counted and reported when the backlog clears.
+      if (this.statusRetries.size === 0) {
+        logger.error({ err: error, eventUid: uid }, "could not mark event published; retrying");
+      }
+      const retry = this.retryRecordPublished(uid, attempts).then((written) => {
+        if (written) this.recoveredStatusWrites++;
+      });
       this.statusRetries.add(retry);
-      void retry.finally(() => this.statusRetries.delete(retry));
+      void retry.finally(() => {
+        this.statusRetries.delete(retry);
+        if (this.statusRetries.size === 0 && this.recoveredStatusWrites > 0) {
+          this.reportRecoveredWrites();
+        }
+      });
     }
   }
 
-  private async retryRecordPublished(uid: string, attempts: number | undefined, logger: Logger) {
+  /** Retries the write until it succeeds or close() gives up; returns whether it succeeded. */
+  private async retryRecordPublished(uid: string, attempts: number | undefined) {
     for (let retry = 1; !this.closing; retry++) {
       await sleep(STATUS_RETRY(retry));
       try {
         await this.store.markPublished(uid, attempts);
-        logger.info({ eventUid: uid, retries: retry }, "event marked published after retries");
-        return;
+        return true;
       } catch {
-        // Keep retrying until close(); the first failure was logged.
+        // Keep retrying until close(); the burst's first failure was logged.
       }
     }
+    return false;
+  }
+
+  private reportRecoveredWrites(): void {
+    this.logger.info(
+      { count: this.recoveredStatusWrites },
+      "events marked published after retrying the status write",
+    );
+    this.recoveredStatusWrites = 0;
   }
 }
 
