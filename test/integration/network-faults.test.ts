@@ -259,4 +259,29 @@ describe("network faults", () => {
       await expectConsistent(route, outcomes);
     });
   });
+
+  it("keeps connections and memory flat across repeated resets", async () => {
+    const route = uniqueRoute();
+    const cycle = async () => {
+      await load(service, route, 100, 8, () => {
+        brokerProxy.reset();
+        databaseProxy.reset();
+      });
+      await timeToRecovery(service, route, 5000);
+      await broker.drain(routeQueue(route));
+    };
+    const heapAfterCollection = () => {
+      global.gc?.();
+      return process.memoryUsage().heapUsed;
+    };
+    await cycle();
+    const baseline = heapAfterCollection();
+
+    for (let round = 0; round < 5; round++) await cycle();
+
+    const growth = heapAfterCollection() - baseline;
+    expect(growth, `heap growth in bytes`).to.be.below(8 * 1024 * 1024);
+    expect(brokerProxy.connectionCount).to.equal(1);
+    expect(databaseProxy.connectionCount).to.be.at.most(4);
+  });
 });
