@@ -24,9 +24,10 @@ export interface paths {
          * Store one event and publish it to the queue `{solution}/{model}/{action}`.
          * @description The body is the event data: any non-empty JSON object, passed through unchanged
          *     (numbers keep every digit; key order and spacing in the message follow the
-         *     request). Strings must not contain U+0000 or unpaired UTF-16 surrogates, and
-         *     objects and arrays may nest at most 64 levels deep, because PostgreSQL's
-         *     `jsonb` cannot store the former and the gateway bounds the latter.
+         *     request). Strings must not contain U+0000 or unpaired UTF-16 surrogates, because
+         *     PostgreSQL's `jsonb` cannot store them. No object may have the same key twice,
+         *     because `jsonb` would keep only the last while the message kept both. Objects and
+         *     arrays may nest at most 64 levels deep.
          */
         post: operations["publishEvent"];
         delete?: never;

@@ -149,6 +149,17 @@ const BODY_CASES: BodyCase[] = [
     },
   },
   {
+    name: "duplicate keys",
+    body: '{"order_id": 1, "customer": {"id": 7, "id": 8}}',
+    headers: JSON_TYPE,
+    status: 400,
+    expected: {
+      code: "INVALID_BODY",
+      message: "The event data contains values that cannot be stored.",
+      errors: [{ path: "/body/customer", message: "has duplicate keys" }],
+    },
+  },
+  {
     name: "nesting deeper than 64 levels",
     body: nested(65),
     headers: JSON_TYPE,

@@ -3,7 +3,7 @@ import type { Context } from "openapi-backend";
 
 import { RequestError } from "../../errors.js";
 import { type EventRoute, queueName } from "../../events/event.js";
-import { compactJson, findInvalidEventData } from "../../events/event-data.js";
+import { compactJsonCountingKeys, findInvalidEventData } from "../../events/event-data.js";
 import type { EventIngestion } from "../../events/ingestion.js";
 import type { components } from "../../generated/openapi.js";
 import type { OperationHandler } from "../api.js";
@@ -17,7 +17,8 @@ export function publishEvent(ingestion: EventIngestion): OperationHandler {
     const route = context.request.params as unknown as EventRoute;
     const body = requestBodyOf(response);
 
-    const problems = findInvalidEventData(body.value);
+    const compacted = compactJsonCountingKeys(body.text);
+    const problems = findInvalidEventData(body.value, compacted);
     if (problems.length > 0) {
       throw new RequestError(
         "INVALID_BODY",
@@ -30,7 +31,7 @@ export function publishEvent(ingestion: EventIngestion): OperationHandler {
 
     const idempotencyKey = request.get("idempotency-key");
     const event = await ingestion.ingest(
-      { route, dataJson: compactJson(body.text), idempotencyKey },
+      { route, dataJson: compacted.text, idempotencyKey },
       request.log,
     );
 

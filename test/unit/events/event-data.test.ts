@@ -1,9 +1,25 @@
 import { expect } from "chai";
 
-import { compactJson, findInvalidEventData, MAX_DEPTH } from "../../../src/events/event-data.js";
+import type { FieldError } from "../../../src/errors.js";
+import {
+  compactJson,
+  compactJsonCountingKeys,
+  findInvalidEventData,
+  MAX_DEPTH,
+} from "../../../src/events/event-data.js";
 
 const NUL_MESSAGE = "contains U+0000, which PostgreSQL cannot store";
 const SURROGATE_MESSAGE = "contains an unpaired UTF-16 surrogate";
+
+/** Checks `data` with the text that JSON.stringify makes of it, which has no duplicate keys. */
+function problemsIn(data: unknown): FieldError[] {
+  return findInvalidEventData(data, compactJsonCountingKeys(JSON.stringify(data)));
+}
+
+/** Checks JSON `text` as the handler does: the parsed value with the compacted text. */
+function problemsInText(text: string): FieldError[] {
+  return findInvalidEventData(JSON.parse(text), compactJsonCountingKeys(text));
+}
 
 /** Objects nested `depth` levels deep, each under key "a", the innermost holding `leaf`. */
 function nestedObjects(depth: number, leaf: unknown = 1): unknown {
@@ -21,60 +37,60 @@ describe("findInvalidEventData", () => {
       note: "",
     };
 
-    expect(findInvalidEventData(data)).to.deep.equal([]);
+    expect(problemsIn(data)).to.deep.equal([]);
   });
 
   it("findInvalidEventData reports U+0000 in a value", () => {
-    expect(findInvalidEventData({ a: "x\u0000y" })).to.deep.equal([
+    expect(problemsIn({ a: "x\u0000y" })).to.deep.equal([
       { path: "/body/a", message: NUL_MESSAGE },
     ]);
   });
 
   it("findInvalidEventData reports U+0000 in a key", () => {
-    expect(findInvalidEventData({ "a\u0000": 1 })).to.deep.equal([
+    expect(problemsIn({ "a\u0000": 1 })).to.deep.equal([
       { path: "/body/a\u0000", message: `key ${NUL_MESSAGE}` },
     ]);
   });
 
   it("findInvalidEventData reports a lone high surrogate in a value", () => {
-    expect(findInvalidEventData({ a: "x\uD83Dy" })).to.deep.equal([
+    expect(problemsIn({ a: "x\uD83Dy" })).to.deep.equal([
       { path: "/body/a", message: SURROGATE_MESSAGE },
     ]);
   });
 
   it("findInvalidEventData reports a lone low surrogate in a key", () => {
-    expect(findInvalidEventData({ "\uDE00": "x" })).to.deep.equal([
+    expect(problemsIn({ "\uDE00": "x" })).to.deep.equal([
       { path: "/body/\uDE00", message: `key ${SURROGATE_MESSAGE}` },
     ]);
   });
 
   it("findInvalidEventData accepts a surrogate pair", () => {
-    expect(findInvalidEventData({ "\uD83D\uDE00": "\uD83D\uDE00" })).to.deep.equal([]);
+    expect(problemsIn({ "\uD83D\uDE00": "\uD83D\uDE00" })).to.deep.equal([]);
   });
 
   it("findInvalidEventData reports a number that parsed to Infinity", () => {
     const data = JSON.parse('{"big":1e400,"small":-1e400}');
 
-    expect(findInvalidEventData(data)).to.have.deep.members([
+    expect(problemsIn(data)).to.have.deep.members([
       { path: "/body/big", message: "number is too large to represent" },
       { path: "/body/small", message: "number is too large to represent" },
     ]);
   });
 
   it("findInvalidEventData reports invalid array items by index", () => {
-    expect(findInvalidEventData({ items: ["ok", "\u0000"] })).to.deep.equal([
+    expect(problemsIn({ items: ["ok", "\u0000"] })).to.deep.equal([
       { path: "/body/items/1", message: NUL_MESSAGE },
     ]);
   });
 
   it("findInvalidEventData accepts nesting of exactly MAX_DEPTH", () => {
-    expect(findInvalidEventData(nestedObjects(MAX_DEPTH))).to.deep.equal([]);
+    expect(problemsIn(nestedObjects(MAX_DEPTH))).to.deep.equal([]);
   });
 
   it("findInvalidEventData rejects nesting of MAX_DEPTH + 1", () => {
     const path = `/body${"/a".repeat(MAX_DEPTH)}`;
 
-    expect(findInvalidEventData(nestedObjects(MAX_DEPTH + 1))).to.deep.equal([
+    expect(problemsIn(nestedObjects(MAX_DEPTH + 1))).to.deep.equal([
       { path, message: `nesting exceeds ${MAX_DEPTH} levels` },
     ]);
   });
@@ -83,19 +99,19 @@ describe("findInvalidEventData", () => {
     let data: unknown = [];
     for (let level = 1; level <= MAX_DEPTH; level++) data = [data];
 
-    expect(findInvalidEventData(data)).to.deep.equal([
+    expect(problemsIn(data)).to.deep.equal([
       { path: `/body${"/0".repeat(MAX_DEPTH)}`, message: `nesting exceeds ${MAX_DEPTH} levels` },
     ]);
   });
 
   it("findInvalidEventData escapes ~ and / in paths", () => {
-    expect(findInvalidEventData({ "a~b/c": "\u0000" })).to.deep.equal([
+    expect(problemsIn({ "a~b/c": "\u0000" })).to.deep.equal([
       { path: "/body/a~0b~1c", message: NUL_MESSAGE },
     ]);
   });
 
   it("findInvalidEventData escapes ~ before /", () => {
-    expect(findInvalidEventData({ "~1": "\u0000" })).to.deep.equal([
+    expect(problemsIn({ "~1": "\u0000" })).to.deep.equal([
       { path: "/body/~01", message: NUL_MESSAGE },
     ]);
   });
@@ -105,7 +121,54 @@ describe("findInvalidEventData", () => {
       Array.from({ length: 30 }, (_, index) => [`k${index}`, "\u0000"]),
     );
 
-    expect(findInvalidEventData(data)).to.have.lengthOf(20);
+    expect(problemsIn(data)).to.have.lengthOf(20);
+  });
+
+  it("findInvalidEventData reports problems in document order", () => {
+    const data = { a: "\u0000", b: ["\u0000", { c: "\u0000" }], "d\u0000": "\u0000" };
+
+    expect(problemsIn(data)).to.deep.equal([
+      { path: "/body/a", message: NUL_MESSAGE },
+      { path: "/body/b/0", message: NUL_MESSAGE },
+      { path: "/body/b/1/c", message: NUL_MESSAGE },
+      { path: "/body/d\u0000", message: `key ${NUL_MESSAGE}` },
+      { path: "/body/d\u0000", message: NUL_MESSAGE },
+    ]);
+  });
+
+  it("findInvalidEventData reports duplicate keys at the top level", () => {
+    expect(problemsInText('{"a": 1, "a": 2}')).to.deep.equal([
+      { path: "/body", message: "has duplicate keys" },
+    ]);
+  });
+
+  it("findInvalidEventData reports duplicate keys in nested objects", () => {
+    const text = '{"b": {"c": 1, "c": 2}, "items": [{"x": 1}, {"y": 1, "y": 2, "y": 3}]}';
+
+    expect(problemsInText(text)).to.deep.equal([
+      { path: "/body/b", message: "has duplicate keys" },
+      { path: "/body/items/1", message: "has duplicate keys" },
+    ]);
+  });
+
+  it("findInvalidEventData compares keys after unescaping", () => {
+    expect(problemsInText('{"a": 1, "\\u0061": 2}')).to.deep.equal([
+      { path: "/body", message: "has duplicate keys" },
+    ]);
+  });
+
+  it("findInvalidEventData escapes the pointer of duplicate keys", () => {
+    expect(problemsInText('{"x/y": [0, {"k~": 1, "k~": 2}]}')).to.deep.equal([
+      { path: "/body/x~1y/1", message: "has duplicate keys" },
+    ]);
+  });
+
+  it("findInvalidEventData accepts a key repeated in different objects", () => {
+    expect(problemsInText('{"a": {"a": 1}, "b": [{"a": 2}, {"a": 3}]}')).to.deep.equal([]);
+  });
+
+  it("findInvalidEventData ignores colons and quotes inside strings", () => {
+    expect(problemsInText('{"a:b": "c:d", "e\\"": ":", "f": {"g": "\\\\:"}}')).to.deep.equal([]);
   });
 });
 
@@ -162,4 +225,23 @@ describe("compactJson", () => {
       expect(JSON.parse(compactJson(sample.text))).to.deep.equal(JSON.parse(sample.text));
     });
   }
+});
+
+describe("compactJsonCountingKeys", () => {
+  it("compactJsonCountingKeys counts keys outside strings", () => {
+    const text = '{ "a" : { "b:c" : [ 1 , { "d" : "e:f" } ] } , "g\\":" : null }';
+
+    expect(compactJsonCountingKeys(text)).to.deep.equal({
+      text: '{"a":{"b:c":[1,{"d":"e:f"}]},"g\\":":null}',
+      keyCount: 4,
+    });
+  });
+
+  it("compactJsonCountingKeys counts each duplicate key", () => {
+    expect(compactJsonCountingKeys('{"a":1,"a":2}').keyCount).to.equal(2);
+  });
+
+  it("compactJsonCountingKeys counts no keys in an array of strings", () => {
+    expect(compactJsonCountingKeys('[":", "a:b"]').keyCount).to.equal(0);
+  });
 });
