@@ -95,14 +95,15 @@ function notFound(context: Context): never {
   throw new RequestError("NOT_FOUND", `No route matches ${path}.`);
 }
 
-function methodNotAllowed(context: Context, _request: Request, response: Response): never {
+function methodNotAllowed(context: Context, request: Request, response: Response): never {
   const allowed = HTTP_METHODS.filter((method) =>
     context.api.router.matchOperation({ method, path: context.request.path, headers: {} }),
-  ).map((method) => method.toUpperCase());
+  ).flatMap((method) => (method === "get" ? ["GET", "HEAD"] : [method.toUpperCase()]));
   response.setHeader("Allow", allowed.join(", "));
+  // The request's own method, because the router matched a HEAD request as GET.
   throw new RequestError(
     "METHOD_NOT_ALLOWED",
-    `Method ${context.request.method.toUpperCase()} is not allowed here. Use ${allowed.join(" or ")}.`,
+    `Method ${request.method} is not allowed here. Use ${allowed.join(" or ")}.`,
   );
 }
 

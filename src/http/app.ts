@@ -37,7 +37,7 @@ export function createApp(options: AppOptions): express.Express {
 
 async function handleRequest(options: AppOptions, request: Request, response: Response) {
   const apiRequest: ApiRequest = {
-    method: request.method,
+    method: routingMethodOf(request),
     path: request.path,
     headers: request.headers as ApiRequest["headers"],
     query: request.query as Record<string, string | string[]>,
@@ -58,6 +58,14 @@ async function handleRequest(options: AppOptions, request: Request, response: Re
     if (error instanceof URIError) throw malformedPath(error);
     throw error;
   }
+}
+
+/**
+ * Routes HEAD as GET, because HEAD is GET without response content (RFC 9110, section
+ * 9.3.2). Node's ServerResponse sends the headers of a HEAD response and drops its body.
+ */
+function routingMethodOf(request: Request): string {
+  return request.method === "HEAD" ? "GET" : request.method;
 }
 
 function malformedPath(cause: URIError): RequestError {
