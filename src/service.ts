@@ -9,6 +9,7 @@ import { EventIngestion } from "./events/ingestion.js";
 import { Sweeper } from "./events/sweeper.js";
 import { createApi } from "./http/api.js";
 import { createApp } from "./http/app.js";
+import { respondToClientErrors } from "./http/client-errors.js";
 import { getHealth, getReadiness } from "./http/handlers/health.js";
 import { publishEvent } from "./http/handlers/publish-event.js";
 import type { Logger } from "./logger.js";
@@ -24,6 +25,16 @@ const PUBLISH_RETRY = { initialMs: 50, maxMs: 1000 };
 
 /** Interval in ms between closings of idle keep-alive connections during shutdown. */
 const IDLE_SWEEP_INTERVAL_MS = 50;
+
+/**
+ * Maximum time in ms for a client to send its request line and headers, and its whole
+ * request. Node 20's defaults, 60 s and 300 s, let slow clients hold connections for minutes.
+ */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Interval in ms at which Node checks those timeouts. With its default, 30 s, they fire late. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 export interface Service {
   readonly server: Server;
@@ -73,7 +84,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     getReadiness: getReadiness({ database: () => store.ping(), broker: () => broker.ready }),
   });
   const app = createApp({ api, logger, bodyLimitBytes: config.bodyLimitBytes });
-  const server = createServer(app);
+  const server = createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    app,
+  );
+  respondToClientErrors(server, logger);
   await sweeper.start();
   await listen(server, config.port, config.host);
 

@@ -1,3 +1,6 @@
+import { once } from "node:events";
+import { connect } from "node:net";
+
 import type { EventRoute } from "../../src/events/event.js";
 import { assertMatchesContract, type ObservedResponse } from "./contract.js";
 
@@ -52,4 +55,33 @@ export function postEvent(
   options: RequestOptions = {},
 ) {
   return send(baseUrl, "POST", eventPath(route), { ...options, body: data });
+}
+
+export interface RawResponse {
+  readonly statusLine: string;
+  /** Header names in lower case. */
+  readonly headers: ReadonlyMap<string, string>;
+  readonly body: unknown;
+}
+
+/**
+ * Writes `text` as it is to a new connection on 127.0.0.1:`port` and reads the response
+ * until the server closes the connection. Unlike fetch, this can send invalid HTTP.
+ */
+export async function sendRaw(port: number, text: string): Promise<RawResponse> {
+  const socket = connect(port, "127.0.0.1");
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  socket.write(text);
+  await once(socket, "close");
+
+  const [head = "", body = ""] = Buffer.concat(chunks).toString("utf8").split("\r\n\r\n");
+  const [statusLine = "", ...fields] = head.split("\r\n");
+  const headers = new Map(
+    fields.map((field) => {
+      const colon = field.indexOf(":");
+      return [field.slice(0, colon).toLowerCase(), field.slice(colon + 1).trim()];
+    }),
+  );
+  return { statusLine, headers, body: body === "" ? undefined : JSON.parse(body) };
 }
