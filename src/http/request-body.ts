@@ -14,14 +14,16 @@ export interface JsonBody {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+const BYTE_ORDER_MARK = 0xfeff;
+
 /** Whitespace as JSON defines it (RFC 8259, section 2), which is narrower than String.trim's. */
 const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
 
 /**
  * Reads a JSON request body of at most `limitBytes`. Rejects with RequestError:
  * UNSUPPORTED_MEDIA_TYPE unless the body is `application/json` in UTF-8 without a content
- * coding, PAYLOAD_TOO_LARGE above the limit, and INVALID_JSON when it is empty, not UTF-8
- * or not JSON.
+ * coding, PAYLOAD_TOO_LARGE above the limit, and INVALID_JSON when it is empty, not UTF-8,
+ * starts with a byte order mark, or is not JSON.
  */
 export async function readJsonBody(
   request: IncomingMessage,
@@ -29,6 +31,15 @@ export async function readJsonBody(
 ): Promise<JsonBody> {
   checkMediaType(request);
   const text = decodeUtf8(await readBytes(request, limitBytes));
+  // RFC 8259, section 8.1: senders must not add a byte order mark. JSON.parse would
+  // report it only as an unexpected token.
+  if (text.charCodeAt(0) === BYTE_ORDER_MARK) {
+    throw new RequestError(
+      "INVALID_JSON",
+      "The request body starts with a byte order mark (U+FEFF). Send JSON without it.",
+      { errors: [{ path: "/body", message: "starts with a byte order mark" }] },
+    );
+  }
   if (JSON_WHITESPACE_ONLY.test(text)) {
     throw new RequestError("INVALID_JSON", "The request body is empty. Send a JSON object.", {
       errors: [{ path: "/body", message: "is empty" }],

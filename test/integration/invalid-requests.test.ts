@@ -90,6 +90,17 @@ const BODY_CASES: BodyCase[] = [
     },
   },
   {
+    name: "a byte order mark",
+    body: Uint8Array.from([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('{"a":1}')]),
+    headers: JSON_TYPE,
+    status: 400,
+    expected: {
+      code: "INVALID_JSON",
+      message: "The request body starts with a byte order mark (U+FEFF). Send JSON without it.",
+      errors: [{ path: "/body", message: "starts with a byte order mark" }],
+    },
+  },
+  {
     name: "bytes that are not UTF-8",
     body: Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
     headers: JSON_TYPE,

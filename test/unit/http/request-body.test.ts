@@ -136,6 +136,31 @@ describe("readJsonBody", () => {
     expect(error.errors).to.deep.equal([{ path: "/body", message: "is incomplete" }]);
   });
 
+  for (const [name, body] of [
+    ["a UTF-8 byte order mark", Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"a":1}')])],
+    ["a byte order mark before whitespace", "\ufeff \n{}"],
+  ] as const) {
+    it(`readJsonBody rejects ${name} with INVALID_JSON`, async () => {
+      const error = await rejectionOf(body, JSON_TYPE);
+
+      expect(error.code).to.equal("INVALID_JSON");
+      expect(error.message).to.equal(
+        "The request body starts with a byte order mark (U+FEFF). Send JSON without it.",
+      );
+      expect(error.errors).to.deep.equal([
+        { path: "/body", message: "starts with a byte order mark" },
+      ]);
+    });
+  }
+
+  it("readJsonBody keeps U+FEFF inside a string", async () => {
+    const text = '{"a":"\ufeff"}';
+
+    const body = await readJsonBody(fakeRequest(text, JSON_TYPE), LIMIT_BYTES);
+
+    expect(body.value).to.deep.equal({ a: "\ufeff" });
+  });
+
   const invalid: { name: string; body: string | Buffer; fieldMessage?: string }[] = [
     { name: "an empty body", body: "", fieldMessage: "is empty" },
     { name: "a whitespace-only body", body: " \r\n\t ", fieldMessage: "is empty" },
