@@ -170,6 +170,9 @@ async function applyPending(
       );
     }
   }
+  if (appliedNow.length === 0) {
+    logger.info({ migrationCount: migrations.length }, "migrations up to date");
+  }
   return appliedNow;
 }
 

@@ -102,6 +102,19 @@ describe("migrations", () => {
     expect(applied).to.deep.equal([]);
   });
 
+  it("applyMigrations logs that nothing was pending", async () => {
+    await applyMigrations(databaseUrl, logger);
+    const names = (await readMigrations()).map((migration) => migration.name);
+    expect(logs.find("migrations up to date")).to.deep.equal([]);
+
+    await applyMigrations(databaseUrl, logger);
+
+    const lines = logs.find("migrations up to date");
+    expect(lines).to.have.lengthOf(1);
+    expect(lines[0]?.level).to.equal("info");
+    expect(lines[0]?.migrationCount).to.equal(names.length);
+  });
+
   it("applyMigrations applies each migration once when instances start together", async () => {
     const runs = await Promise.all([1, 2, 3, 4].map(() => applyMigrations(databaseUrl, logger)));
 
