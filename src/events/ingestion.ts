@@ -1,9 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
-
 import { EventNotPublishedError, PublishError, RequestError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { EventPublisher } from "../messaging/event-publisher.js";
-import { exponentialBackoff } from "../messaging/retry-policy.js";
+import { Batcher } from "../persistence/batcher.js";
 import { toDatabaseError } from "../persistence/database-errors.js";
 import type { EventStore, IdempotencyKeyRecord, StoredEvent } from "../persistence/event-store.js";
 import {
@@ -15,12 +13,25 @@ import {
   queueName,
   serializeEnvelope,
 } from "./event.js";
+import { StatusRecorder } from "./status-recorder.js";
 
-/** Backoff for retrying the `published` status write after the broker confirmed. */
-const STATUS_RETRY = exponentialBackoff({ initialMs: 200, maxMs: 5000 });
+/**
+ * Batched statements of each kind in progress at once. Two keep one batch forming while
+ * the other is written; more would split the load into smaller batches.
+ */
+const CONCURRENT_WRITES = 2;
+
+/** Maximum events inserted by one statement; one array per column, so no bind limit. */
+const MAX_INSERT_BATCH = 1000;
 
 /** Seconds a client should wait before retrying a key whose first request is in progress. */
 const KEY_IN_USE_RETRY_AFTER_SECONDS = 1;
+
+/** The outcome of one event of a batch: published, or stored as `failed` with `error`. */
+export interface BatchResult {
+  readonly event: NewEvent;
+  readonly error?: EventNotPublishedError;
+}
 
 export interface IngestRequest {
   readonly route: EventRoute;
@@ -36,17 +47,21 @@ export interface IngestRequest {
  * Idempotency-Key, or an operator replays it.
  */
 export class EventIngestion {
-  /** Background retries of status writes, awaited by close(). */
-  private readonly statusRetries = new Set<Promise<void>>();
-  /** Status writes that succeeded in the background since the backlog was last empty. */
-  private recoveredStatusWrites = 0;
-  private closing = false;
+  /** Inserts of concurrent requests without an Idempotency-Key, coalesced. */
+  private readonly inserts: Batcher<NewEvent>;
+  private readonly status: StatusRecorder;
 
   constructor(
     private readonly store: EventStore,
     private readonly publisher: EventPublisher,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.inserts = new Batcher((events) => store.insertMany(events), {
+      maxBatchSize: MAX_INSERT_BATCH,
+      maxConcurrentWrites: CONCURRENT_WRITES,
+    });
+    this.status = new StatusRecorder(store, logger, CONCURRENT_WRITES);
+  }
 
   /**
    * Stores and publishes one event, and resolves with it once the broker confirmed it.
@@ -60,34 +75,51 @@ export class EventIngestion {
       return this.ingestWithKey(request, request.idempotencyKey, logger);
     }
     const event = createEvent(request.route, request.dataJson);
-    await this.databaseStep("storing the event", () => this.store.insert(event));
+    await this.databaseStep("storing the event", () => this.inserts.submit(event));
     return this.deliver(event, logger);
   }
 
   /** Publishes a stored event that is now `pending`, and records the outcome. */
   async deliver(event: NewEvent, logger = this.logger): Promise<NewEvent> {
     const attempts = await this.publish(event, logger);
-    await this.recordPublished(event.uid, attempts, logger);
-    logger.debug({ eventUid: event.uid, attempts }, "event published");
+    await this.status.published(event.uid, attempts, logger);
     return event;
+  }
+
+  /**
+   * Stores a batch of events in one statement, so all or none are stored, then publishes
+   * each and records each outcome. Resolves with one result per event, in order. Rejects
+   * with a RequestError or DatabaseError when nothing was stored.
+   */
+  async ingestBatch(
+    route: EventRoute,
+    dataJsons: readonly string[],
+    logger = this.logger,
+  ): Promise<BatchResult[]> {
+    const now = Date.now();
+    const events = dataJsons.map((dataJson) => createEvent(route, dataJson, now));
+    await this.databaseStep("storing the events", () => this.store.insertAll(events));
+    return Promise.all(
+      events.map((event) =>
+        this.deliver(event, logger).then(
+          (): BatchResult => ({ event }),
+          (error: unknown): BatchResult => {
+            if (!(error instanceof EventNotPublishedError)) throw error;
+            return { event, error };
+          },
+        ),
+      ),
+    );
   }
 
   /** Records a confirm that arrived after the publish had failed with BROKER_UNCONFIRMED. */
   recordLateConfirm(eventUid: string): void {
-    void this.recordPublished(eventUid, undefined, this.logger);
+    void this.status.published(eventUid, 0);
   }
 
   /** Waits for background status writes to finish, or stops retrying them after `timeoutMs`. */
   async close(timeoutMs: number): Promise<void> {
-    const finished = Promise.all(this.statusRetries).then(() => true);
-    const outcome = await Promise.race([finished, sleep(timeoutMs, false, { ref: false })]);
-    this.closing = true;
-    if (!outcome) {
-      this.logger.error(
-        { pendingWrites: this.statusRetries.size },
-        "stopped with published events still recorded as pending",
-      );
-    }
+    await this.status.close(timeoutMs);
   }
 
   private async ingestWithKey(
@@ -157,65 +189,9 @@ export class EventIngestion {
       return await this.publisher.publish(message, logger);
     } catch (error) {
       if (!(error instanceof PublishError)) throw error;
-      await this.recordFailed(event.uid, error, logger);
+      await this.status.failed(event.uid, error, logger);
       throw new EventNotPublishedError(event.uid, event.timestamp, error);
     }
-  }
-
-  private async recordFailed(uid: string, error: PublishError, logger: Logger): Promise<void> {
-    try {
-      await this.store.markFailed(uid, `${error.code}: ${error.reason}`, error.attempts);
-    } catch (writeError) {
-      logger.error({ err: writeError, eventUid: uid }, "could not mark event failed");
-    }
-  }
-
-  /**
-   * Marks the event `published`. The broker has confirmed the message at this point, so a
-   * failed write must not fail the request: it is retried in the background instead.
-   */
-  private async recordPublished(uid: string, attempts: number | undefined, logger: Logger) {
-    try {
-      await this.store.markPublished(uid, attempts);
-    } catch (error) {
-      // Under overload or an outage many writes fail together: the first of a burst is
-      // logged with its error, the rest are counted and reported when the backlog clears.
-      if (this.statusRetries.size === 0) {
-        logger.error({ err: error, eventUid: uid }, "could not mark event published; retrying");
-      }
-      const retry = this.retryRecordPublished(uid, attempts).then((written) => {
-        if (written) this.recoveredStatusWrites++;
-      });
-      this.statusRetries.add(retry);
-      void retry.finally(() => {
-        this.statusRetries.delete(retry);
-        if (this.statusRetries.size === 0 && this.recoveredStatusWrites > 0) {
-          this.reportRecoveredWrites();
-        }
-      });
-    }
-  }
-
-  /** Retries the write until it succeeds or close() gives up; returns whether it succeeded. */
-  private async retryRecordPublished(uid: string, attempts: number | undefined) {
-    for (let retry = 1; !this.closing; retry++) {
-      await sleep(STATUS_RETRY(retry));
-      try {
-        await this.store.markPublished(uid, attempts);
-        return true;
-      } catch {
-        // Keep retrying until close(); the burst's first failure was logged.
-      }
-    }
-    return false;
-  }
-
-  private reportRecoveredWrites(): void {
-    this.logger.info(
-      { count: this.recoveredStatusWrites },
-      "events marked published after retrying the status write",
-    );
-    this.recoveredStatusWrites = 0;
   }
 }
 

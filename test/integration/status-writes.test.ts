@@ -31,9 +31,9 @@ describe("the published status write", () => {
   // Failing exactly this write, after the insert and the confirm succeeded, is hard to
   // cause with a real database, so sinon fakes the fault.
   it("is retried in the background when it fails, and the request still gets 200", async () => {
-    const markPublished = sinon.stub(EventStore.prototype, "markPublished");
-    markPublished.onFirstCall().rejects(new Error("Connection terminated unexpectedly"));
-    markPublished.callThrough();
+    const markPublishedMany = sinon.stub(EventStore.prototype, "markPublishedMany");
+    markPublishedMany.onFirstCall().rejects(new Error("Connection terminated unexpectedly"));
+    markPublishedMany.callThrough();
     const route = uniqueRoute();
 
     const response = await postEvent(service.url, route, { order_id: 1 });
