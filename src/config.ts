@@ -27,6 +27,8 @@ export interface Config {
   readonly rabbitmqHeartbeatSeconds: number;
   /** Maximum request body size in bytes. */
   readonly bodyLimitBytes: number;
+  /** Maximum number of events in one batch request. */
+  readonly batchMaxEvents: number;
   /** Total time in ms allowed for publishing one event, retries included. */
   readonly publishDeadlineMs: number;
   /** Maximum time in ms that a shutdown waits for requests in flight. */
@@ -159,6 +161,12 @@ export const SETTINGS: readonly AnySetting[] = [
     variable: "BODY_LIMIT_BYTES",
     defaultValue: "1048576",
     parse: integer(2, 100 * 1024 * 1024),
+  },
+  {
+    key: "batchMaxEvents",
+    variable: "BATCH_MAX_EVENTS",
+    defaultValue: "500",
+    parse: integer(1, 10_000),
   },
   {
     key: "publishDeadlineMs",

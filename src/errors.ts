@@ -91,6 +91,29 @@ export class PublishError extends GatewayError {
   }
 }
 
+/** One element of a batch: its event and, when it was not published, why. */
+export interface BatchOutcome {
+  readonly eventUid: string;
+  readonly eventTimestamp: string;
+  readonly error?: EventNotPublishedError | undefined;
+}
+
+/** A batch that was stored, but of which some events were not published. */
+export class BatchNotPublishedError extends GatewayError {
+  override readonly name = "BatchNotPublishedError";
+
+  constructor(readonly outcomes: readonly BatchOutcome[]) {
+    const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+    const unconfirmed = failed.some((outcome) => outcome.error?.code === "BROKER_UNCONFIRMED");
+    super(
+      unconfirmed ? "BROKER_UNCONFIRMED" : "BROKER_UNAVAILABLE",
+      `${failed.length} of ${outcomes.length} events were stored but not published, and are ` +
+        "recorded with status failed; `events` gives each one's outcome. Retry the failed " +
+        "ones later.",
+    );
+  }
+}
+
 /** An event that is stored with status `failed` because publishing it failed. */
 export class EventNotPublishedError extends GatewayError {
   override readonly name = "EventNotPublishedError";

@@ -12,6 +12,7 @@ import { createApp } from "./http/app.js";
 import { respondToClientErrors } from "./http/client-errors.js";
 import { getHealth, getReadiness } from "./http/handlers/health.js";
 import { publishEvent } from "./http/handlers/publish-event.js";
+import { publishEventBatch } from "./http/handlers/publish-event-batch.js";
 import type { Logger } from "./logger.js";
 import { connectBroker } from "./messaging/broker.js";
 import { EventPublisher } from "./messaging/event-publisher.js";
@@ -80,6 +81,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const api = await createApi({
     publishEvent: publishEvent(ingestion),
+    publishEventBatch: publishEventBatch(ingestion, config.batchMaxEvents),
     getHealth,
     getReadiness: getReadiness({ database: () => store.ping(), broker: () => broker.ready }),
   });

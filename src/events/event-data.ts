@@ -23,15 +23,19 @@ interface Pending {
  * in document order. These are strings and keys containing U+0000 or an unpaired UTF-16
  * surrogate, numbers outside the range of a double (JSON.parse turned them into Infinity),
  * and objects with duplicate keys. An empty list means valid. Paths are JSON Pointers
- * rooted at `/body`.
+ * rooted at `root`.
  *
  * `compacted` is the compacted text that `data` was parsed from. JSON.parse keeps only the
  * last of duplicate keys, so the data has fewer keys than the text exactly when an object
  * in the text has duplicate keys.
  */
-export function findInvalidEventData(data: unknown, compacted: CompactedJson): FieldError[] {
+export function findInvalidEventData(
+  data: unknown,
+  compacted: CompactedJson,
+  root = "/body",
+): FieldError[] {
   const problems: FieldError[] = [];
-  const stack: Pending[] = [{ value: data, pointer: "/body", depth: 1 }];
+  const stack: Pending[] = [{ value: data, pointer: root, depth: 1 }];
   let keyCount = 0;
 
   while (stack.length > 0 && problems.length < MAX_REPORTED) {
@@ -74,7 +78,7 @@ export function findInvalidEventData(data: unknown, compacted: CompactedJson): F
 
   // Only a complete walk has counted every key, and any cut-off reports a problem.
   if (problems.length === 0 && keyCount !== compacted.keyCount) {
-    return findObjectsWithDuplicateKeys(compacted.text);
+    return findObjectsWithDuplicateKeys(compacted.text, root);
   }
   return problems;
 }
@@ -163,7 +167,7 @@ interface Container {
  * once. Keys are compared after unescaping, so "a" and "\u0061" are the same key. This
  * pass decodes every key, so it runs only once the key counts showed a duplicate.
  */
-function findObjectsWithDuplicateKeys(text: string): FieldError[] {
+function findObjectsWithDuplicateKeys(text: string, root: string): FieldError[] {
   const problems: FieldError[] = [];
   const stack: Container[] = [];
 
@@ -184,8 +188,7 @@ function findObjectsWithDuplicateKeys(text: string): FieldError[] {
       }
       index = end;
     } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
-      const pointer =
-        container === undefined ? "/body" : `${container.pointer}/${container.current}`;
+      const pointer = container === undefined ? root : `${container.pointer}/${container.current}`;
       const isObject = code === OPEN_BRACE;
       stack.push({
         pointer,
@@ -212,4 +215,29 @@ function endOfString(text: string, start: number): number {
     else if (code === QUOTE) return index;
   }
   return text.length;
+}
+
+/**
+ * Splits compact JSON text of an array into the texts of its elements, without parsing
+ * them, so that each element keeps its exact numbers.
+ */
+export function splitJsonArray(text: string): string[] {
+  const elements: string[] = [];
+  let depth = 0;
+  let start = 1;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === QUOTE) {
+      index = endOfString(text, index);
+    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+      depth++;
+    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+      depth--;
+      if (depth === 0 && index > start) elements.push(text.slice(start, index));
+    } else if (code === COMMA && depth === 1) {
+      elements.push(text.slice(start, index));
+      start = index + 1;
+    }
+  }
+  return elements;
 }

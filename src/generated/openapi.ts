@@ -36,6 +36,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/event/{solution}/{model}/{action}/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Producing system, such as `ecommerce`. First part of the queue name. */
+                solution: components["parameters"]["Solution"];
+                /** @description Entity the event is about, such as `order`. Second part of the queue name. */
+                model: components["parameters"]["Model"];
+                /** @description What happened, such as `create`. Third part of the queue name. */
+                action: components["parameters"]["Action"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Store a batch of events in one transaction and publish each one.
+         * @description The body is a JSON array of 1 to `BATCH_MAX_EVENTS` (500 by default) event
+         *     objects, each following the rules of the single-event route. Validation is all or
+         *     nothing: one invalid element gets 400 listing every invalid element, and nothing
+         *     is stored. Otherwise all events are stored in one statement, then each one is
+         *     published with a confirm. The response lists each element's `event_uid`,
+         *     `event_timestamp` and status, in the order of the request. `Idempotency-Key` is
+         *     not supported on this route.
+         */
+        post: operations["publishEventBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -90,6 +123,24 @@ export interface components {
             event_uid: components["schemas"]["EventUid"];
             event_timestamp: components["schemas"]["EventTimestamp"];
         };
+        PublishEventBatchResponse: {
+            /** @constant */
+            status: "success";
+            /** @description `{count} events published to queue {solution}/{model}/{action}` */
+            message: string;
+            events: components["schemas"]["BatchEventResult"][];
+        };
+        /**
+         * @description The outcome of one element of a batch, in the order of the request. `code` says
+         *     why a `failed` event was not published.
+         */
+        BatchEventResult: {
+            event_uid: components["schemas"]["EventUid"];
+            event_timestamp: components["schemas"]["EventTimestamp"];
+            /** @enum {string} */
+            status: "published" | "failed";
+            code?: components["schemas"]["ErrorCode"];
+        };
         /**
          * Format: uuid
          * @description UUID version 7 (RFC 9562), so ids sort by creation time.
@@ -130,6 +181,11 @@ export interface components {
             /** @description Id of the stored event that could not be published. */
             event_uid?: components["schemas"]["EventUid"];
             event_timestamp?: components["schemas"]["EventTimestamp"];
+            /**
+             * @description For a batch that was stored but not fully published, the outcome of each
+             *     element in the order of the request.
+             */
+            events?: components["schemas"]["BatchEventResult"][];
         };
         FieldError: {
             /**
@@ -194,7 +250,10 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The body is larger than the configured limit (`BODY_LIMIT_BYTES`). */
+        /**
+         * @description The body is larger than `BODY_LIMIT_BYTES`, or a batch has more events than
+         *     `BATCH_MAX_EVENTS`.
+         */
         PayloadTooLarge: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
@@ -219,8 +278,9 @@ export interface components {
          *     `BROKER_UNAVAILABLE`: the event is stored with status `failed` and was not
          *     published; the body carries its `event_uid`. `BROKER_UNCONFIRMED`: the event is
          *     stored as `failed`, but the connection was lost after the message was sent, so the
-         *     broker may hold it. `INTERNAL_ERROR`: an unexpected fault; the logs carry the
-         *     details under the response's `X-Request-Id`.
+         *     broker may hold it. For a batch, either code means that some events were not
+         *     published, and `events` gives each element's outcome. `INTERNAL_ERROR`: an
+         *     unexpected fault; the logs carry the details under the response's `X-Request-Id`.
          */
         InternalError: {
             headers: {
@@ -337,6 +397,64 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    publishEventBatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Correlation id for logs. A value of 1 to 128 visible ASCII characters is used as
+                 *     given; otherwise the gateway generates a UUID. Either way it is returned in the
+                 *     `X-Request-Id` response header.
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /** @description Producing system, such as `ecommerce`. First part of the queue name. */
+                solution: components["parameters"]["Solution"];
+                /** @description Entity the event is about, such as `order`. Second part of the queue name. */
+                model: components["parameters"]["Model"];
+                /** @description What happened, such as `create`. Third part of the queue name. */
+                action: components["parameters"]["Action"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "order_id": 12345,
+                 *         "customer": "John Doe",
+                 *         "total_amount": 250
+                 *       },
+                 *       {
+                 *         "order_id": 12346,
+                 *         "customer": "Jane Roe",
+                 *         "total_amount": 99
+                 *       }
+                 *     ]
+                 */
+                "application/json": components["schemas"]["EventData"][];
+            };
+        };
+        responses: {
+            /** @description Every event is stored and the broker confirmed every message. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishEventBatchResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
         };
     };

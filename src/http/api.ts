@@ -18,6 +18,7 @@ export type OperationHandler = (
 
 export interface OperationHandlers {
   readonly publishEvent: OperationHandler;
+  readonly publishEventBatch: OperationHandler;
   readonly getHealth: OperationHandler;
   readonly getReadiness: OperationHandler;
 }
@@ -50,6 +51,8 @@ export async function createApi(handlers: OperationHandlers): Promise<OpenAPIBac
   const api = new OpenApi31Backend({
     definition: OPENAPI_PATH,
     strict: true,
+    // Report every invalid element of a batch, not only the first.
+    ajvOpts: { allErrors: true },
     customizeAjv: (ajv) => {
       addFormats.default(ajv);
       return ajv;
@@ -69,11 +72,11 @@ function validationFail(context: Context): never {
     );
   }
   if (errors.some((error) => error.path.startsWith("/body"))) {
-    throw new RequestError(
-      "INVALID_BODY",
-      "The request body must be a JSON object with at least one property.",
-      { errors },
-    );
+    const expected =
+      context.operation.operationId === "publishEventBatch"
+        ? "The request body must be a non-empty JSON array of JSON objects with at least one property each; nothing was stored."
+        : "The request body must be a JSON object with at least one property.";
+    throw new RequestError("INVALID_BODY", expected, { errors });
   }
   const described = uniqueByPath(errors).map(({ path, message }) => ({
     path,

@@ -1,6 +1,11 @@
 import type { Response } from "express";
 
-import { EventNotPublishedError, GatewayError, HTTP_STATUS } from "../errors.js";
+import {
+  BatchNotPublishedError,
+  EventNotPublishedError,
+  GatewayError,
+  HTTP_STATUS,
+} from "../errors.js";
 import type { components } from "../generated/openapi.js";
 
 export type ErrorBody = components["schemas"]["Error"];
@@ -18,6 +23,14 @@ export function toErrorBody(error: unknown): ErrorBody {
   if (error instanceof EventNotPublishedError) {
     body.event_uid = error.eventUid;
     body.event_timestamp = error.eventTimestamp;
+  }
+  if (error instanceof BatchNotPublishedError) {
+    body.events = error.outcomes.map((outcome) => ({
+      event_uid: outcome.eventUid,
+      event_timestamp: outcome.eventTimestamp,
+      status: outcome.error === undefined ? "published" : "failed",
+      ...(outcome.error === undefined ? {} : { code: outcome.error.code }),
+    }));
   }
   return body;
 }

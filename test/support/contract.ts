@@ -11,7 +11,12 @@ let errorValidator: ValidateFunction | undefined;
 /** The OpenAPI document, loaded once for all tests, with no-op handlers. */
 function loadContract(): Promise<OpenAPIBackend> {
   const unused = () => undefined;
-  contract ??= createApi({ publishEvent: unused, getHealth: unused, getReadiness: unused });
+  contract ??= createApi({
+    publishEvent: unused,
+    publishEventBatch: unused,
+    getHealth: unused,
+    getReadiness: unused,
+  });
   return contract;
 }
 

@@ -19,7 +19,12 @@ const EVENT_TIMESTAMP = "2026-12-04T15:27:47.203Z";
 /** Reads the values of the ErrorCode enum from the OpenAPI document. */
 async function errorCodesOfContract(): Promise<string[]> {
   const unused = () => undefined;
-  const api = await createApi({ publishEvent: unused, getHealth: unused, getReadiness: unused });
+  const api = await createApi({
+    publishEvent: unused,
+    publishEventBatch: unused,
+    getHealth: unused,
+    getReadiness: unused,
+  });
   const schema = api.definition.components?.schemas?.ErrorCode as { enum?: string[] } | undefined;
   expect(schema?.enum, "ErrorCode enum in openapi/openapi.yaml").to.be.an("array");
   return schema?.enum ?? [];
