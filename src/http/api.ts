@@ -6,6 +6,7 @@ import type { Request, Response } from "express";
 import { type Context, OpenAPIBackend } from "openapi-backend";
 
 import { type FieldError, RequestError } from "../errors.js";
+import { cacheRouting } from "./router-cache.js";
 
 export const OPENAPI_PATH = fileURLToPath(new URL("../../openapi/openapi.yaml", import.meta.url));
 
@@ -60,6 +61,7 @@ export async function createApi(handlers: OperationHandlers): Promise<OpenAPIBac
     handlers: { ...handlers, validationFail, notFound, methodNotAllowed },
   });
   await api.init();
+  cacheRouting(api.router);
   return api;
 }
 

@@ -50,7 +50,7 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
         event_data: EXAMPLE,
       });
 
-      const row = await database.row(body.event_uid as string);
+      const row = await database.settledRow(body.event_uid as string);
       expect(row?.status).to.equal("published");
       expect(row?.event_data).to.deep.equal(EXAMPLE);
       expect(row?.event_timestamp.toISOString()).to.equal(body.event_timestamp);

@@ -38,6 +38,19 @@ export class DatabaseProbe {
     return result.rows;
   }
 
+  /**
+   * Returns the row once it is no longer `pending`, or as it is after `timeoutMs`. The
+   * `published` write of a request without an Idempotency-Key follows its 200 response.
+   */
+  async settledRow(eventUid: string, timeoutMs = 3000): Promise<EventRow | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await this.row(eventUid);
+      if (row?.status !== "pending" || Date.now() >= deadline) return row;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   async row(eventUid: string): Promise<EventRow | undefined> {
     const result = await this.pool.query<EventRow>(`${SELECT_EVENTS} WHERE event_uid = $1`, [
       eventUid,
