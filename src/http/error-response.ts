@@ -48,7 +48,7 @@ export function sendError(response: Response, error: unknown): void {
   }
   response.locals.eventUid = body.event_uid;
   if (status >= 500) {
-    // pino-http logs `res.err` as the request's error.
+    // The request log line (request-logging.ts) carries `res.err` as the request's error.
     response.err = error instanceof Error ? error : new Error(String(error));
   }
   response.status(status).json(body);

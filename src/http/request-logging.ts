@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import type { LevelWithSilent } from "pino";
-import { type HttpLogger, pinoHttp } from "pino-http";
+import type { NextFunction } from "express";
+import type { Level } from "pino";
 
 import type { Logger } from "../logger.js";
 
@@ -15,67 +15,70 @@ const PROBE_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"]);
 /** Maximum length in characters of the logged URL, so a huge request line cannot bloat logs. */
 export const MAX_LOGGED_URL_LENGTH = 2048;
 
+declare module "node:http" {
+  interface IncomingMessage {
+    /** Logger whose lines carry this request's id. */
+    log: Logger;
+  }
+  interface ServerResponse {
+    /** The error behind a 5xx response, logged with the request's line. */
+    err?: Error;
+  }
+}
+
 /**
  * Creates the middleware that gives each request an id and a child logger (`req.log`) that
- * adds the id to every line. It logs one line per request: 5xx at error, other statuses at
- * info, and requests that the client aborted before the response finished at warn. Probes
- * log at debug. The line carries the error code and event id when there are any.
+ * adds the id to every line. It logs one line per request: 5xx at error with `res.err`,
+ * other statuses at info, and requests that the client aborted before the response
+ * finished at warn. Probes log at debug. The line carries the error code and event id
+ * that the handlers put in `res.locals`.
+ *
+ * It does what pino-http does with a third of the child loggers, which mattered at
+ * thousands of requests per second.
  */
-export function requestLogging(logger: Logger): HttpLogger {
-  return pinoHttp({
-    logger,
-    genReqId: assignRequestId,
-    customAttributeKeys: { reqId: "requestId" },
-    quietReqLogger: true,
-    customLogLevel: logLevelOf,
-    customSuccessMessage: (_request, response) => messageOf(response, "request completed"),
-    customErrorMessage: (_request, response) => messageOf(response, "request failed"),
-    customErrorObject: withoutSyntheticError,
-    // Called again when the response finishes, after the handlers set these locals.
-    customProps: (_request, response) => {
-      const locals = (response as ServerResponse & { locals?: Record<string, unknown> }).locals;
-      return { errorCode: locals?.errorCode, eventUid: locals?.eventUid };
-    },
-    serializers: {
-      req: (request: { method: string; url: string }) => ({
-        method: request.method,
-        url: request.url.slice(0, MAX_LOGGED_URL_LENGTH),
-      }),
-      res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
-    },
-  });
+export function requestLogging(logger: Logger) {
+  return (request: IncomingMessage, response: ServerResponse, next: NextFunction): void => {
+    const startedAt = performance.now();
+    const requestId = assignRequestId(request, response);
+    const requestLogger = logger.child({ requestId });
+    request.log = requestLogger;
+
+    let logged = false;
+    const logOnce = () => {
+      if (logged) return;
+      logged = true;
+      logCompletion(requestLogger, request, response, performance.now() - startedAt);
+    };
+    response.once("finish", logOnce);
+    response.once("close", logOnce);
+    next();
+  };
 }
 
-function logLevelOf(
+function logCompletion(
+  logger: Logger,
   request: IncomingMessage,
-  response: ServerResponse,
-  error: Error | undefined,
-): LevelWithSilent {
-  if (isProbe(request)) return "debug";
-  if (!response.writableFinished) return "warn";
-  return error !== undefined || response.statusCode >= 500 ? "error" : "info";
-}
+  response: ServerResponse & { locals?: Record<string, unknown> },
+  elapsedMs: number,
+): void {
+  const aborted = !response.writableFinished;
+  const failed = !aborted && response.statusCode >= 500;
+  const line: Record<string, unknown> = {
+    req: { method: request.method, url: (request.url ?? "").slice(0, MAX_LOGGED_URL_LENGTH) },
+    res: { statusCode: aborted ? null : response.statusCode },
+    responseTime: Math.round(elapsedMs),
+    errorCode: response.locals?.errorCode,
+    eventUid: response.locals?.eventUid,
+  };
+  if (failed && response.err !== undefined) line.err = response.err;
 
-/** pino-http also logs on `close`, which fires without `finish` when the client aborted. */
-function messageOf(response: ServerResponse, finishedMessage: string): string {
-  return response.writableFinished ? finishedMessage : "request aborted";
-}
+  let level: Level = "info";
+  if (isProbe(request)) level = "debug";
+  else if (aborted) level = "warn";
+  else if (failed) level = "error";
 
-/**
- * Drops the error that pino-http makes up for a 5xx without `res.err`, such as a 503 from
- * /readyz, because its stack points into pino-http. Errors that sendError sets are kept.
- */
-function withoutSyntheticError(
-  _request: IncomingMessage,
-  response: ServerResponse,
-  error: Error,
-  value: Record<string, unknown>,
-): Record<string, unknown> {
-  const synthetic =
-    error !== response.err && error.message === `failed with status code ${response.statusCode}`;
-  if (!synthetic) return value;
-  const { err: _synthetic, ...rest } = value;
-  return rest;
+  const message = aborted ? "request aborted" : failed ? "request failed" : "request completed";
+  logger[level](line, message);
 }
 
 function isProbe(request: IncomingMessage): boolean {

@@ -32,7 +32,7 @@ class LoggedServer {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  /** Resolves with the request's log line, which pino-http writes after the response. */
+  /** Resolves with the request's log line, which the middleware writes after the response. */
   async requestLine(): Promise<LogLine> {
     for (let waited = 0; waited < 2000; waited += 10) {
       const line = this.logs.lines.find((candidate) => candidate.msg.startsWith("request "));
