@@ -76,7 +76,12 @@ export class EventIngestion {
     }
     const event = createEvent(request.route, request.dataJson);
     await this.databaseStep("storing the event", () => this.inserts.submit(event));
-    return this.deliver(event, logger);
+    // The answer waits for the commit of the row and for the broker's confirm, not for
+    // the `published` write, which follows in the next batch. A repeated request with a
+    // key reads that status, so keyed requests wait for it (deliver below).
+    const attempts = await this.publish(event, logger);
+    this.status.publishedLater(event.uid, attempts, logger);
+    return event;
   }
 
   /** Publishes a stored event that is now `pending`, and records the outcome. */

@@ -22,6 +22,8 @@ interface PublishedUpdate {
  */
 export class StatusRecorder {
   private readonly publishedWrites: Batcher<PublishedUpdate>;
+  /** `published` writes that no request waits for, awaited by close(). */
+  private readonly unawaited = new Set<Promise<void>>();
   /** Background retries of `published` writes, awaited by close(). */
   private readonly retries = new Set<Promise<void>>();
   /** Writes that succeeded in the background since the backlog was last empty. */
@@ -59,6 +61,13 @@ export class StatusRecorder {
     }
   }
 
+  /** Starts published() without waiting for it; close() waits for it. */
+  publishedLater(uid: string, attempts: number, logger = this.logger): void {
+    const write = this.published(uid, attempts, logger);
+    this.unawaited.add(write);
+    void write.finally(() => this.unawaited.delete(write));
+  }
+
   /** Marks the event `failed` unless it is no longer `pending`; logs a failed write. */
   async failed(uid: string, error: PublishError, logger = this.logger): Promise<void> {
     try {
@@ -71,7 +80,9 @@ export class StatusRecorder {
 
   /** Waits for background writes to finish, or stops retrying them after `timeoutMs`. */
   async close(timeoutMs: number): Promise<void> {
-    const finished = Promise.all(this.retries).then(() => true);
+    const finished = Promise.all(this.unawaited)
+      .then(() => Promise.all(this.retries))
+      .then(() => true);
     const outcome = await Promise.race([finished, sleep(timeoutMs, false, { ref: false })]);
     this.closing = true;
     if (!outcome) {
