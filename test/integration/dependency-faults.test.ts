@@ -1,15 +1,8 @@
 import { expect } from "chai";
-
-import {
-  BrokerProbe,
-  routeQueue,
-  startBroker,
-  stopBroker,
-  uniqueRoute,
-} from "../support/broker.js";
-import { cutDatabase, DatabaseProbe } from "../support/database.js";
+import { routeQueue, startBroker, stopBroker, uniqueRoute } from "../support/broker.js";
+import { cutDatabase } from "../support/database.js";
 import { postEvent, send } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { type TestService, useTestService } from "../support/service.js";
 
 /** Default PUBLISH_DEADLINE_MS, plus the time to store the event and record the failure. */
 const BROKER_FAILURE_BUDGET_MS = 3000 + 1000;
@@ -27,21 +20,7 @@ async function postUntilAccepted(service: TestService, withinMs: number) {
 }
 
 describe("dependency faults", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService();
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
-
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
+  const fixture = useTestService();
 
   describe("when PostgreSQL refuses connections", () => {
     let restore: (() => Promise<void>) | undefined;
@@ -55,7 +34,7 @@ describe("dependency faults", () => {
       const route = uniqueRoute();
       restore = await cutDatabase();
 
-      const failed = await postEvent(service.url, route, { n: 1 });
+      const failed = await postEvent(fixture.service.url, route, { n: 1 });
 
       expect(failed.status).to.equal(500);
       expect(failed.body).to.deep.equal({
@@ -63,16 +42,16 @@ describe("dependency faults", () => {
         code: "DATABASE_UNAVAILABLE",
         message: "The database failed while storing the event. Nothing was published; retry later.",
       });
-      expect(await broker.count(routeQueue(route))).to.equal(undefined);
+      expect(await fixture.broker.count(routeQueue(route))).to.equal(undefined);
 
       await restore();
       restore = undefined;
-      const accepted = await postEvent(service.url, route, { n: 2 });
+      const accepted = await postEvent(fixture.service.url, route, { n: 2 });
 
       expect(accepted.status).to.equal(200);
-      const rows = await database.rowsFor(route);
+      const rows = await fixture.database.rowsFor(route);
       expect(rows.map((row) => row.event_data)).to.deep.equal([{ n: 2 }]);
-      const messages = await broker.drain(routeQueue(route));
+      const messages = await fixture.broker.drain(routeQueue(route));
       expect(messages.map((message) => message.body)).to.have.length(1);
     });
   });
@@ -87,42 +66,42 @@ describe("dependency faults", () => {
 
     it("returns 500 within the deadline, keeps the event as failed, and recovers", async () => {
       const route = uniqueRoute();
-      await postEvent(service.url, route, { warm: true });
-      await broker.drain(routeQueue(route));
+      await postEvent(fixture.service.url, route, { warm: true });
+      await fixture.broker.drain(routeQueue(route));
       await stopBroker();
       stopped = true;
 
       const started = Date.now();
-      const failed = await postEvent(service.url, route, { n: 1 });
+      const failed = await postEvent(fixture.service.url, route, { n: 1 });
       const elapsedMs = Date.now() - started;
 
       expect(failed.status).to.equal(500);
       expect(elapsedMs).to.be.below(BROKER_FAILURE_BUDGET_MS);
       const body = failed.body as Record<string, string>;
       expect(body.code).to.equal("BROKER_UNAVAILABLE");
-      const row = await database.row(body.event_uid as string);
+      const row = await fixture.database.row(body.event_uid as string);
       expect(row?.status).to.equal("failed");
       expect(row?.last_error).to.match(/^BROKER_UNAVAILABLE: /);
       expect(row?.event_timestamp.toISOString()).to.equal(body.event_timestamp);
 
-      const readiness = await send(service.url, "GET", "/readyz");
+      const readiness = await send(fixture.service.url, "GET", "/readyz");
       expect(readiness.status).to.equal(503);
       expect(readiness.body).to.deep.equal({
         status: "not_ready",
         checks: { database: "up", broker: "down" },
       });
-      expect((await send(service.url, "GET", "/healthz")).status).to.equal(200);
+      expect((await send(fixture.service.url, "GET", "/healthz")).status).to.equal(200);
 
       await startBroker();
       stopped = false;
-      const recovered = await postUntilAccepted(service, 15_000);
+      const recovered = await postUntilAccepted(fixture.service, 15_000);
 
       expect(recovered.response.status).to.equal(200);
-      const messages = await broker.drain(routeQueue(route));
+      const messages = await fixture.broker.drain(routeQueue(route));
       expect(messages.map((message) => message.messageId)).not.to.include(body.event_uid);
-      expect(await broker.drain(routeQueue(recovered.route))).to.have.length(1);
-      expect(service.logs.find("broker connection lost; reconnecting")).to.have.length(1);
-      expect(service.logs.find("broker connection restored")).to.have.length(1);
+      expect(await fixture.broker.drain(routeQueue(recovered.route))).to.have.length(1);
+      expect(fixture.service.logs.find("broker connection lost; reconnecting")).to.have.length(1);
+      expect(fixture.service.logs.find("broker connection restored")).to.have.length(1);
     });
   });
 
@@ -130,13 +109,13 @@ describe("dependency faults", () => {
     it("declares a deleted queue again and delivers the message", async () => {
       const route = uniqueRoute();
       const queue = routeQueue(route);
-      expect((await postEvent(service.url, route, { n: 1 })).status).to.equal(200);
-      await broker.deleteQueue(queue);
+      expect((await postEvent(fixture.service.url, route, { n: 1 })).status).to.equal(200);
+      await fixture.broker.deleteQueue(queue);
 
-      const response = await postEvent(service.url, route, { n: 2 });
+      const response = await postEvent(fixture.service.url, route, { n: 2 });
 
       expect(response.status).to.equal(200);
-      const messages = await broker.drain(queue);
+      const messages = await fixture.broker.drain(queue);
       expect(messages.map((message) => message.body)).to.deep.equal([
         {
           event_uid: (response.body as Record<string, string>).event_uid,
@@ -144,7 +123,9 @@ describe("dependency faults", () => {
           event_data: { n: 2 },
         },
       ]);
-      const declared = service.logs.find("queue declared").filter((line) => line.queue === queue);
+      const declared = fixture.service.logs
+        .find("queue declared")
+        .filter((line) => line.queue === queue);
       expect(declared).to.have.length(2);
     });
 
@@ -155,14 +136,14 @@ describe("dependency faults", () => {
       it(`publishes to a queue an operator declared with ${kind}`, async () => {
         const route = uniqueRoute();
         const queue = routeQueue(route);
-        await broker.declareQueue(queue, { durable: true, arguments: args });
+        await fixture.broker.declareQueue(queue, { durable: true, arguments: args });
 
-        const first = await postEvent(service.url, route, { n: 1 });
-        const second = await postEvent(service.url, route, { n: 2 });
+        const first = await postEvent(fixture.service.url, route, { n: 1 });
+        const second = await postEvent(fixture.service.url, route, { n: 2 });
 
         expect(first.status).to.equal(200);
         expect(second.status).to.equal(200);
-        const messages = await broker.drain(queue);
+        const messages = await fixture.broker.drain(queue);
         expect(messages.map((message) => message.body)).to.have.length(2);
       });
     }

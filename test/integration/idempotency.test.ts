@@ -3,11 +3,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 
 import type { EventRoute } from "../../src/events/event.js";
-import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { DatabaseProbe } from "../support/database.js";
+import { routeQueue, uniqueRoute } from "../support/broker.js";
 import { TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath, postEvent, send } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { startTestService, type TestService, useTestService } from "../support/service.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
 type Body = Record<string, string>;
@@ -21,24 +20,10 @@ function uniqueKey(): string {
 }
 
 describe("Idempotency-Key", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService();
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
-
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
+  const fixture = useTestService();
 
   async function keyRows(key: string) {
-    const result = await database.pool.query(
+    const result = await fixture.database.pool.query(
       "SELECT key, request_hash, event_uid FROM idempotency_keys WHERE key = $1",
       [key],
     );
@@ -49,14 +34,14 @@ describe("Idempotency-Key", () => {
     const route = uniqueRoute();
     const key = uniqueKey();
 
-    const first = await postEvent(service.url, route, { order_id: 1 }, keyed(key));
-    const second = await postEvent(service.url, route, { order_id: 1 }, keyed(key));
+    const first = await postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key));
+    const second = await postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key));
 
     expect(first.status).to.equal(200);
     expect(second.status).to.equal(200);
     expect(second.body).to.deep.equal(first.body);
-    expect(await database.rowsFor(route)).to.have.length(1);
-    expect(await broker.drain(routeQueue(route))).to.have.length(1);
+    expect(await fixture.database.rowsFor(route)).to.have.length(1);
+    expect(await fixture.broker.drain(routeQueue(route))).to.have.length(1);
     const [stored] = await keyRows(key);
     expect(stored?.event_uid).to.equal((first.body as Body).event_uid);
     expect(stored?.request_hash).to.match(/^[0-9a-f]{64}$/);
@@ -67,11 +52,11 @@ describe("Idempotency-Key", () => {
     const key = uniqueKey();
     const headers = { "content-type": "application/json", "idempotency-key": key };
 
-    const first = await send(service.url, "POST", eventPath(route), {
+    const first = await send(fixture.service.url, "POST", eventPath(route), {
       body: '{"a": [1, 2]}',
       headers,
     });
-    const second = await send(service.url, "POST", eventPath(route), {
+    const second = await send(fixture.service.url, "POST", eventPath(route), {
       body: '{"a":[1,2]}',
       headers,
     });
@@ -90,10 +75,10 @@ describe("Idempotency-Key", () => {
     it(`rejects the key with ${what} with 422 and stores nothing`, async () => {
       const route = uniqueRoute();
       const key = uniqueKey();
-      await postEvent(service.url, route, { order_id: 1 }, keyed(key));
+      await postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key));
       const other = change(route);
 
-      const response = await postEvent(service.url, other.route, other.data, keyed(key));
+      const response = await postEvent(fixture.service.url, other.route, other.data, keyed(key));
 
       expect(response.status).to.equal(422);
       expect(response.body).to.deep.equal({
@@ -101,8 +86,8 @@ describe("Idempotency-Key", () => {
         code: "IDEMPOTENCY_KEY_REUSED",
         message: `Idempotency-Key "${key}" was first used with a different path or body. Nothing was stored. Use a new key for a different event.`,
       });
-      expect(await database.rowsFor(route)).to.have.length(1);
-      expect(await database.rowsFor({ ...route, action: "cancel" })).to.have.length(0);
+      expect(await fixture.database.rowsFor(route)).to.have.length(1);
+      expect(await fixture.database.rowsFor({ ...route, action: "cancel" })).to.have.length(0);
       expect(await keyRows(key)).to.have.length(1);
     });
   }
@@ -115,7 +100,7 @@ describe("Idempotency-Key", () => {
     it(`rejects a key of ${what} with 400`, async () => {
       const route = uniqueRoute();
 
-      const response = await fetch(new URL(eventPath(route), service.url), {
+      const response = await fetch(new URL(eventPath(route), fixture.service.url), {
         method: "POST",
         headers: {
           "content-type": "application/json",
@@ -136,7 +121,7 @@ describe("Idempotency-Key", () => {
           },
         ],
       });
-      expect(await database.rowsFor(route)).to.have.length(0);
+      expect(await fixture.database.rowsFor(route)).to.have.length(0);
     });
   }
 
@@ -145,7 +130,9 @@ describe("Idempotency-Key", () => {
     const key = uniqueKey();
 
     const responses = await Promise.all(
-      Array.from({ length: 10 }, () => postEvent(service.url, route, { order_id: 1 }, keyed(key))),
+      Array.from({ length: 10 }, () =>
+        postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key)),
+      ),
     );
 
     const uids = new Set(
@@ -157,21 +144,21 @@ describe("Idempotency-Key", () => {
     for (const response of responses) {
       expect(response.status).to.be.oneOf([200, 409]);
     }
-    expect(await database.rowsFor(route)).to.have.length(1);
-    expect(await broker.drain(routeQueue(route))).to.have.length(1);
+    expect(await fixture.database.rowsFor(route)).to.have.length(1);
+    expect(await fixture.broker.drain(routeQueue(route))).to.have.length(1);
   });
 
   it("forgets keys older than the retention", async () => {
     const route = uniqueRoute();
     const key = uniqueKey();
-    const first = await postEvent(service.url, route, { order_id: 1 }, keyed(key));
+    const first = await postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key));
 
-    await service.sweeper.sweep(Date.now() + 25 * 3_600_000);
-    const second = await postEvent(service.url, route, { order_id: 1 }, keyed(key));
+    await fixture.service.sweeper.sweep(Date.now() + 25 * 3_600_000);
+    const second = await postEvent(fixture.service.url, route, { order_id: 1 }, keyed(key));
 
     expect(second.status).to.equal(200);
     expect((second.body as Body).event_uid).not.to.equal((first.body as Body).event_uid);
-    expect(await database.rowsFor(route)).to.have.length(2);
+    expect(await fixture.database.rowsFor(route)).to.have.length(2);
   });
 
   describe("with the broker unreachable", () => {
@@ -213,7 +200,7 @@ describe("Idempotency-Key", () => {
       const body = retried.body as Body;
       expect(body.event_uid).to.equal((failed.body as Body).event_uid);
       expect(body.event_timestamp).to.equal((failed.body as Body).event_timestamp);
-      const messages = await broker.drain(routeQueue(route));
+      const messages = await fixture.broker.drain(routeQueue(route));
       expect(messages.map((message) => message.body)).to.deep.equal([
         {
           event_uid: body.event_uid,
@@ -221,7 +208,7 @@ describe("Idempotency-Key", () => {
           event_data: { order_id: 1 },
         },
       ]);
-      const [row] = await database.rowsFor(route);
+      const [row] = await fixture.database.rowsFor(route);
       expect(row?.status).to.equal("published");
       expect(row?.publish_attempts).to.be.at.least(2);
     });
@@ -239,7 +226,7 @@ describe("Idempotency-Key", () => {
       expect(second.headers.get("retry-after")).to.equal("1");
       expect((second.body as Body).code).to.equal("IDEMPOTENCY_KEY_IN_USE");
       expect((await first).status).to.equal(500);
-      expect(await database.rowsFor(route)).to.have.length(1);
+      expect(await fixture.database.rowsFor(route)).to.have.length(1);
     });
   });
 });

@@ -1,10 +1,9 @@
 import { expect } from "chai";
 
 import type { EventRoute } from "../../src/events/event.js";
-import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { DatabaseProbe } from "../support/database.js";
+import { routeQueue, uniqueRoute } from "../support/broker.js";
 import { eventPath, send } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { useTestService } from "../support/service.js";
 
 const SEGMENT_RULE =
   "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-', starting with a letter or digit";
@@ -320,25 +319,14 @@ const PATH_CASES: PathCase[] = [
 ];
 
 describe("POST /api/event with invalid input", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService();
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
-
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
+  const fixture = useTestService();
 
   async function expectNothingKept(route: EventRoute): Promise<void> {
-    expect(await database.rowsFor(route), "rows").to.deep.equal([]);
-    expect(await broker.count(routeQueue(route)), "queued messages").to.be.oneOf([undefined, 0]);
+    expect(await fixture.database.rowsFor(route), "rows").to.deep.equal([]);
+    expect(await fixture.broker.count(routeQueue(route)), "queued messages").to.be.oneOf([
+      undefined,
+      0,
+    ]);
   }
 
   for (const testCase of BODY_CASES) {
@@ -346,7 +334,7 @@ describe("POST /api/event with invalid input", () => {
       const route = uniqueRoute();
       const headers = testCase.headers ?? {};
 
-      const response = await send(service.url, "POST", eventPath(route), {
+      const response = await send(fixture.service.url, "POST", eventPath(route), {
         body: testCase.body,
         headers,
       });
@@ -361,7 +349,7 @@ describe("POST /api/event with invalid input", () => {
     it(`returns ${testCase.status} for ${testCase.name}`, async () => {
       const method = testCase.method ?? "POST";
 
-      const response = await send(service.url, method, testCase.path, {
+      const response = await send(fixture.service.url, method, testCase.path, {
         body: method === "POST" ? { order_id: 1 } : undefined,
       });
 
@@ -371,7 +359,7 @@ describe("POST /api/event with invalid input", () => {
   }
 
   it("answers 405 with an Allow header naming POST", async () => {
-    const response = await send(service.url, "DELETE", eventPath(uniqueRoute()));
+    const response = await send(fixture.service.url, "DELETE", eventPath(uniqueRoute()));
 
     expect(response.status).to.equal(405);
     expect(response.headers.get("allow")).to.equal("POST");
@@ -379,11 +367,13 @@ describe("POST /api/event with invalid input", () => {
 
   it("keeps serving valid events after invalid ones", async () => {
     const route = uniqueRoute();
-    await send(service.url, "POST", eventPath(route), { body: "{", headers: JSON_TYPE });
+    await send(fixture.service.url, "POST", eventPath(route), { body: "{", headers: JSON_TYPE });
 
-    const response = await send(service.url, "POST", eventPath(route), { body: { ok: true } });
+    const response = await send(fixture.service.url, "POST", eventPath(route), {
+      body: { ok: true },
+    });
 
     expect(response.status).to.equal(200);
-    expect(await database.rowsFor(route)).to.have.length(1);
+    expect(await fixture.database.rowsFor(route)).to.have.length(1);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -15,7 +15,7 @@ import {
   MigrationError,
   readMigrations,
 } from "../../src/persistence/migrate.js";
-import { TEST_DATABASE_URL } from "../support/environment.js";
+import { dropDatabase, scratchDatabaseUrl } from "../support/database.js";
 import { LogCapture } from "../support/logs.js";
 
 interface MigrationRow {
@@ -23,22 +23,6 @@ interface MigrationRow {
   checksum: string;
   finished_at: Date | null;
   applied_steps_count: number;
-}
-
-function scratchDatabaseUrl(): string {
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/events_migrate_${randomBytes(4).toString("hex")}`;
-  return url.toString();
-}
-
-async function dropDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  await client.end();
 }
 
 async function query<T extends pg.QueryResultRow>(databaseUrl: string, sql: string): Promise<T[]> {
@@ -57,7 +41,7 @@ describe("migrations", () => {
   let logger: ReturnType<typeof createLogger>;
 
   beforeEach(async () => {
-    databaseUrl = scratchDatabaseUrl();
+    databaseUrl = scratchDatabaseUrl("events_migrate");
     logs = new LogCapture();
     logger = createLogger("debug", logs);
     await ensureDatabase(databaseUrl, logger);

@@ -1,10 +1,10 @@
 import { expect } from "chai";
 
-import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { cutDatabase, DatabaseProbe } from "../support/database.js";
+import { routeQueue, uniqueRoute } from "../support/broker.js";
+import { cutDatabase } from "../support/database.js";
 import { TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath, send } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { startTestService, type TestService, useTestService } from "../support/service.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
 interface BatchEvent {
@@ -21,27 +21,13 @@ function batchPath(route: ReturnType<typeof uniqueRoute>): string {
 const JSON_TYPE = { "content-type": "application/json" };
 
 describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService({ BATCH_MAX_EVENTS: "100" });
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
-
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
+  const fixture = useTestService({ BATCH_MAX_EVENTS: "100" });
 
   it("stores and publishes every event, in the order of the request", async () => {
     const route = uniqueRoute();
     const items = Array.from({ length: 100 }, (_, index) => ({ order_id: index }));
 
-    const response = await send(service.url, "POST", batchPath(route), { body: items });
+    const response = await send(fixture.service.url, "POST", batchPath(route), { body: items });
 
     expect(response.status).to.equal(200);
     const body = response.body as { status: string; message: string; events: BatchEvent[] };
@@ -49,7 +35,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     expect(body.message).to.equal(`100 events published to queue ${routeQueue(route)}`);
     expect(body.events.map((event) => event.status)).to.deep.equal(items.map(() => "published"));
     expect(new Set(body.events.map((event) => event.event_uid)).size).to.equal(100);
-    const messages = await broker.drain(routeQueue(route));
+    const messages = await fixture.broker.drain(routeQueue(route));
     expect(messages.map((message) => message.body)).to.deep.equal(
       body.events.map((event, index) => ({
         event_uid: event.event_uid,
@@ -57,7 +43,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
         event_data: items[index],
       })),
     );
-    const rows = await database.rowsFor(route);
+    const rows = await fixture.database.rowsFor(route);
     expect(rows).to.have.length(100);
     expect(rows.every((row) => row.status === "published")).to.equal(true);
   });
@@ -66,13 +52,13 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     const route = uniqueRoute();
     const text = '[{"big": 123456789012345678901234567890}, {"small": 1.000000000000000000001}]';
 
-    const response = await send(service.url, "POST", batchPath(route), {
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
       body: text,
       headers: JSON_TYPE,
     });
 
     expect(response.status).to.equal(200);
-    const texts = (await broker.drain(routeQueue(route))).map((message) => message.text);
+    const texts = (await fixture.broker.drain(routeQueue(route))).map((message) => message.text);
     expect(texts[0]).to.match(/"event_data":\{"big":123456789012345678901234567890\}\}$/);
     expect(texts[1]).to.match(/"event_data":\{"small":1\.000000000000000000001\}\}$/);
   });
@@ -81,7 +67,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     const route = uniqueRoute();
     const text = '[{"a": 1}, [], {}, {"n": "\\u0000"}, {"d": 1, "d": 2}, 7]';
 
-    const response = await send(service.url, "POST", batchPath(route), {
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
       body: text,
       headers: JSON_TYPE,
     });
@@ -98,14 +84,14 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
         { path: "/body/5", message: "must be object" },
       ],
     });
-    expect(await database.rowsFor(route)).to.deep.equal([]);
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
   });
 
   it("rejects values that cannot be stored, listing each element, and stores nothing", async () => {
     const route = uniqueRoute();
     const text = '[{"a": 1}, {"n": "\\u0000"}, {"d": 1, "d": 2}]';
 
-    const response = await send(service.url, "POST", batchPath(route), {
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
       body: text,
       headers: JSON_TYPE,
     });
@@ -120,28 +106,28 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
         { path: "/body/2", message: "has duplicate keys" },
       ],
     });
-    expect(await database.rowsFor(route)).to.deep.equal([]);
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
   });
 
   it("stores nothing when PostgreSQL rejects one element's data", async () => {
     const route = uniqueRoute();
 
-    const response = await send(service.url, "POST", batchPath(route), {
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
       body: '[{"a": 1}, {"a": 1e-20000}]',
       headers: JSON_TYPE,
     });
 
     expect(response.status).to.equal(400);
     expect((response.body as { code: string }).code).to.equal("INVALID_BODY");
-    expect(await database.rowsFor(route)).to.deep.equal([]);
-    expect(await broker.count(routeQueue(route))).to.equal(undefined);
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
+    expect(await fixture.broker.count(routeQueue(route))).to.equal(undefined);
   });
 
   it("answers 413 for more events than BATCH_MAX_EVENTS", async () => {
     const route = uniqueRoute();
     const items = Array.from({ length: 101 }, (_, index) => ({ index }));
 
-    const response = await send(service.url, "POST", batchPath(route), { body: items });
+    const response = await send(fixture.service.url, "POST", batchPath(route), { body: items });
 
     expect(response.status).to.equal(413);
     expect(response.body).to.deep.equal({
@@ -149,14 +135,14 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
       code: "PAYLOAD_TOO_LARGE",
       message: "The batch has 101 events; the limit is 100. Split it.",
     });
-    expect(await database.rowsFor(route)).to.deep.equal([]);
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
   });
 
   it("answers 500 and publishes nothing when PostgreSQL refuses connections", async () => {
     const route = uniqueRoute();
     const restore = await cutDatabase();
     try {
-      const response = await send(service.url, "POST", batchPath(route), {
+      const response = await send(fixture.service.url, "POST", batchPath(route), {
         body: [{ a: 1 }, { a: 2 }],
       });
 
@@ -165,7 +151,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     } finally {
       await restore();
     }
-    expect(await broker.count(routeQueue(route))).to.equal(undefined);
+    expect(await fixture.broker.count(routeQueue(route))).to.equal(undefined);
   });
 
   describe("with the broker unreachable", () => {
@@ -205,7 +191,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
         ["failed", "BROKER_UNAVAILABLE"],
         ["failed", "BROKER_UNAVAILABLE"],
       ]);
-      const rows = await database.rowsFor(route);
+      const rows = await fixture.database.rowsFor(route);
       expect(rows.map((row) => row.status)).to.deep.equal(["failed", "failed"]);
       proxy.restore();
     });

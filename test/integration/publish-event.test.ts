@@ -1,30 +1,15 @@
 import { expect } from "chai";
 
-import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { DatabaseProbe } from "../support/database.js";
+import { routeQueue, uniqueRoute } from "../support/broker.js";
 import { eventPath, postEvent, send } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { useTestService } from "../support/service.js";
 
 const EXAMPLE = { order_id: 12345, customer: "John Doe", total_amount: 250 };
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const RFC3339_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 describe("POST /api/event/{solution}/{model}/{action}", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService();
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
-
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
+  const fixture = useTestService();
 
   describe("with a valid event", () => {
     it("stores one row and publishes one message with the documented envelope", async () => {
@@ -33,7 +18,7 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
       const route = uniqueRoute();
       const queue = routeQueue(route);
 
-      const response = await postEvent(service.url, route, EXAMPLE);
+      const response = await postEvent(fixture.service.url, route, EXAMPLE);
 
       expect(response.status).to.equal(200);
       const body = response.body as Record<string, string>;
@@ -42,7 +27,7 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
       expect(body.event_uid).to.match(UUID_V7);
       expect(body.event_timestamp).to.match(RFC3339_UTC_MS);
 
-      const messages = await broker.drain(queue);
+      const messages = await fixture.broker.drain(queue);
       expect(messages).to.have.length(1);
       expect(messages[0]?.body).to.deep.equal({
         event_uid: body.event_uid,
@@ -50,7 +35,7 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
         event_data: EXAMPLE,
       });
 
-      const row = await database.settledRow(body.event_uid as string);
+      const row = await fixture.database.settledRow(body.event_uid as string);
       expect(row?.status).to.equal("published");
       expect(row?.event_data).to.deep.equal(EXAMPLE);
       expect(row?.event_timestamp.toISOString()).to.equal(body.event_timestamp);
@@ -65,10 +50,10 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
 
     it("sets the message properties that consumers rely on", async () => {
       const route = uniqueRoute();
-      const response = await postEvent(service.url, route, EXAMPLE);
+      const response = await postEvent(fixture.service.url, route, EXAMPLE);
       const body = response.body as Record<string, string>;
 
-      const [message] = await broker.drain(routeQueue(route));
+      const [message] = await fixture.broker.drain(routeQueue(route));
 
       expect(message?.messageId).to.equal(body.event_uid);
       expect(message?.contentType).to.equal("application/json");
@@ -82,15 +67,15 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
     it("gives two events two ids and two messages", async () => {
       const route = uniqueRoute();
 
-      const first = await postEvent(service.url, route, { n: 1 });
-      const second = await postEvent(service.url, route, { n: 2 });
+      const first = await postEvent(fixture.service.url, route, { n: 1 });
+      const second = await postEvent(fixture.service.url, route, { n: 2 });
 
       const firstUid = (first.body as Record<string, string>).event_uid;
       const secondUid = (second.body as Record<string, string>).event_uid;
       expect(firstUid).not.to.equal(secondUid);
-      const messages = await broker.drain(routeQueue(route));
+      const messages = await fixture.broker.drain(routeQueue(route));
       expect(messages.map((message) => message.messageId)).to.deep.equal([firstUid, secondUid]);
-      expect(await database.rowsFor(route)).to.have.length(2);
+      expect(await fixture.database.rowsFor(route)).to.have.length(2);
     });
 
     it("keeps every digit of numbers beyond 2^53 in the row and the message", async () => {
@@ -98,25 +83,25 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
       const text =
         '{"big": 123456789012345678901234567890, "exact": 0.1000000000000000055511151231257827}';
 
-      const response = await send(service.url, "POST", eventPath(route), {
+      const response = await send(fixture.service.url, "POST", eventPath(route), {
         body: text,
         headers: { "content-type": "application/json" },
       });
 
       expect(response.status).to.equal(200);
       const uid = (response.body as Record<string, string>).event_uid as string;
-      const row = await database.row(uid);
+      const row = await fixture.database.row(uid);
       expect(row?.event_data_text).to.equal(
         '{"big": 123456789012345678901234567890, "exact": 0.1000000000000000055511151231257827}',
       );
-      const [message] = await broker.drain(routeQueue(route));
+      const [message] = await fixture.broker.drain(routeQueue(route));
       expect(message?.text).to.contain(
         '"event_data":{"big":123456789012345678901234567890,"exact":0.1000000000000000055511151231257827}}',
       );
     });
 
     it("accepts a charset parameter on the media type", async () => {
-      const response = await send(service.url, "POST", eventPath(uniqueRoute()), {
+      const response = await send(fixture.service.url, "POST", eventPath(uniqueRoute()), {
         body: '{"a": "ü"}',
         headers: { "content-type": "application/json; charset=UTF-8" },
       });
@@ -125,12 +110,12 @@ describe("POST /api/event/{solution}/{model}/{action}", () => {
     });
 
     it("returns the request id it was given", async () => {
-      const response = await postEvent(service.url, uniqueRoute(), EXAMPLE, {
+      const response = await postEvent(fixture.service.url, uniqueRoute(), EXAMPLE, {
         headers: { "x-request-id": "trace-42" },
       });
 
       expect(response.headers.get("x-request-id")).to.equal("trace-42");
-      const lines = service.logs.lines.filter((line) => line.requestId === "trace-42");
+      const lines = fixture.service.logs.lines.filter((line) => line.requestId === "trace-42");
       expect(lines.map((line) => line.msg)).to.include("request completed");
     });
   });

@@ -4,51 +4,38 @@ import { expect } from "chai";
 import sinon from "sinon";
 
 import { EventStore } from "../../src/persistence/event-store.js";
-import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { DatabaseProbe } from "../support/database.js";
+import { routeQueue, uniqueRoute } from "../support/broker.js";
 import { postEvent } from "../support/http.js";
-import { startTestService, type TestService } from "../support/service.js";
+import { useTestService } from "../support/service.js";
 
 describe("the published status write", () => {
-  let service: TestService;
-  let broker: BrokerProbe;
-  let database: DatabaseProbe;
-
-  before(async () => {
-    service = await startTestService();
-    broker = new BrokerProbe();
-    database = new DatabaseProbe();
-  });
+  const fixture = useTestService();
 
   afterEach(() => sinon.restore());
 
-  after(async () => {
-    await service?.close();
-    await broker?.close();
-    await database?.close();
-  });
-
   // Failing exactly this write, after the insert and the confirm succeeded, is hard to
-  // cause with a real database, so sinon fakes the fault.
+  // cause with a real fixture.database, so sinon fakes the fault.
   it("is retried in the background when it fails, and the request still gets 200", async () => {
     const markPublishedMany = sinon.stub(EventStore.prototype, "markPublishedMany");
     markPublishedMany.onFirstCall().rejects(new Error("Connection terminated unexpectedly"));
     markPublishedMany.callThrough();
     const route = uniqueRoute();
 
-    const response = await postEvent(service.url, route, { order_id: 1 });
+    const response = await postEvent(fixture.service.url, route, { order_id: 1 });
 
     expect(response.status).to.equal(200);
     const uid = (response.body as Record<string, string>).event_uid as string;
-    let status = (await database.row(uid))?.status;
+    let status = (await fixture.database.row(uid))?.status;
     for (let waited = 0; status !== "published" && waited < 5000; waited += 100) {
       await sleep(100);
-      status = (await database.row(uid))?.status;
+      status = (await fixture.database.row(uid))?.status;
     }
     expect(status).to.equal("published");
-    expect(await broker.drain(routeQueue(route))).to.have.length(1);
-    expect(service.logs.find("could not mark event published; retrying")).to.have.length(1);
-    const recovered = service.logs.find("events marked published after retrying the status write");
+    expect(await fixture.broker.drain(routeQueue(route))).to.have.length(1);
+    expect(fixture.service.logs.find("could not mark event published; retrying")).to.have.length(1);
+    const recovered = fixture.service.logs.find(
+      "events marked published after retrying the status write",
+    );
     expect(recovered.map((line) => line.count)).to.deep.equal([1]);
   });
 });

@@ -5,30 +5,14 @@ import pg from "pg";
 
 import { readMigrations } from "../../src/persistence/migrate.js";
 import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
-import { TEST_DATABASE_URL } from "../support/environment.js";
+import { dropDatabase, scratchDatabaseUrl } from "../support/database.js";
 import { postEvent } from "../support/http.js";
 import { startTestService, type TestService } from "../support/service.js";
 
 const HOUR_MS = 3_600_000;
 
-function scratchDatabaseUrl(): string {
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/events_two_${randomBytes(4).toString("hex")}`;
-  return url.toString();
-}
-
-async function dropDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
-  await client.end();
-}
-
 describe("two instances on one database and one broker", () => {
-  const databaseUrl = scratchDatabaseUrl();
+  const databaseUrl = scratchDatabaseUrl("events_two");
   let first: TestService;
   let second: TestService;
   let pool: pg.Pool;

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 
@@ -112,4 +114,22 @@ export async function cutDatabase(): Promise<() => Promise<void>> {
     await admin.query(`ALTER DATABASE ${identifier} ALLOW_CONNECTIONS true`);
     await admin.end();
   };
+}
+
+/** Returns the URL of a database that does not exist yet, on the test server. */
+export function scratchDatabaseUrl(prefix: string): string {
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${prefix}_${randomBytes(4).toString("hex")}`;
+  return url.toString();
+}
+
+/** Drops the database of `databaseUrl`, ending its sessions. */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = url.pathname.slice(1);
+  url.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+  await client.end();
 }
