@@ -13,7 +13,7 @@ import {
   type SyncMessage,
 } from "rabbitmq-client";
 
-import { type Config, ConfigError, loadConfig } from "../src/config.js";
+import { type Config, loadConfigOrExit } from "../src/config.js";
 
 const USAGE = `Usage: npm run consume -- [options] <queue>
 
@@ -29,8 +29,6 @@ Options:
 const EXIT_FAILURE = 1;
 /** Exit code for a command-line usage error, the convention of shells and getopt-based tools. */
 const EXIT_USAGE = 2;
-/** Exit code when the configuration is invalid, as EX_CONFIG in sysexits.h. */
-const EXIT_CONFIG = 78;
 
 interface Options {
   readonly queue: string;
@@ -74,16 +72,6 @@ function parseCommandLine(argv: string[]) {
 function failUsage(problem: string): never {
   console.error(`${problem}\n\n${USAGE}`);
   process.exit(EXIT_USAGE);
-}
-
-function readConfig(): Config {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(EXIT_CONFIG);
-  }
 }
 
 /** The broker's host and port, for messages that must not show the password in the URL. */
@@ -323,7 +311,7 @@ function summarize(printed: number, keep: boolean): string {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (options === undefined) return 0;
-  const config = readConfig();
+  const config = loadConfigOrExit();
   // writeLine reports write errors such as EPIPE through its callback. Without a listener,
   // the same error emitted as an event would crash the process.
   process.stdout.on("error", () => {});

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 
-import { type Config, ConfigError, loadConfig } from "../src/config.js";
+import { type Config, loadConfigOrExit } from "../src/config.js";
 import { EventNotPublishedError } from "../src/errors.js";
 import type { EventRoute } from "../src/events/event.js";
 import { EventIngestion } from "../src/events/ingestion.js";
@@ -35,8 +35,6 @@ Options:
 const EXIT_FAILURE = 1;
 /** Exit code for a command-line usage error. */
 const EXIT_USAGE = 2;
-/** Exit code when the configuration is invalid, as EX_CONFIG in sysexits.h. */
-const EXIT_CONFIG = 78;
 
 /** Events claimed and published together; their publishes share the channel in id order. */
 const BATCH_SIZE = 100;
@@ -139,16 +137,6 @@ function parseLimit(text: string | undefined): number {
   return limit;
 }
 
-function readConfig(): Config {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(EXIT_CONFIG);
-  }
-}
-
 /**
  * Claims and publishes matching events batch by batch, until none match, the limit is
  * reached, `stopRequested` returns true, or a whole batch fails (the broker is down).
@@ -206,7 +194,7 @@ async function publishOne(
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (options === undefined) return;
-  const config = readConfig();
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, process.stderr);
 
   const pool = createPool(config, logger);

@@ -234,3 +234,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return Object.freeze(config);
 }
+
+/** Exit code when the configuration is invalid, as EX_CONFIG in sysexits.h. */
+export const EXIT_CONFIG = 78;
+
+/**
+ * Loads the configuration for a command. On invalid configuration it passes the error to
+ * `report` and exits the process with EXIT_CONFIG.
+ */
+export function loadConfigOrExit(
+  report: (error: ConfigError) => void = (error) => console.error(error.message),
+): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    report(error);
+    process.exit(EXIT_CONFIG);
+  }
+}

@@ -1,19 +1,11 @@
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfigOrExit } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startService } from "./service.js";
 
-/** Exit code when the configuration is invalid, as EX_CONFIG in sysexits.h. */
-const EXIT_CONFIG = 78;
-
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+  const config = loadConfigOrExit((error) => {
     createLogger("info").fatal({ problems: error.problems }, error.message);
-    process.exit(EXIT_CONFIG);
-  }
+  });
 
   const logger = createLogger(config.logLevel);
   process.on("unhandledRejection", (reason) => {
