@@ -30,12 +30,12 @@ export function createEvent(route: EventRoute, dataJson: string, now = Date.now(
   };
 }
 
-/** The RabbitMQ queue that receives events of `route`: `{solution}/{model}/{action}`. */
+/** Returns the RabbitMQ queue that receives events of `route`: `{solution}/{model}/{action}`. */
 export function queueName(route: EventRoute): string {
   return `${route.solution}/${route.model}/${route.action}`;
 }
 
-/** The AMQP `type` property of messages for `route`: `{solution}.{model}.{action}`. */
+/** Returns the AMQP `type` property of messages for `route`: `{solution}.{model}.{action}`. */
 export function messageType(route: EventRoute): string {
   return `${route.solution}.${route.model}.${route.action}`;
 }

@@ -76,9 +76,9 @@ export class EventIngestion {
     }
     const event = createEvent(request.route, request.dataJson);
     await this.databaseStep("storing the event", () => this.inserts.submit(event));
-    // The answer waits for the commit of the row and for the broker's confirm, not for
-    // the `published` write, which follows in the next batch. A repeated request with a
-    // key reads that status, so keyed requests wait for it (deliver below).
+    // The response waits for the row's commit and the broker's confirm, not for the
+    // `published` write, which follows in the next batch. A repeated request with a key
+    // reads that status, so keyed requests wait for it (see deliver).
     const attempts = await this.publish(event, logger);
     this.status.publishedLater(event.uid, attempts, logger);
     return event;
@@ -148,14 +148,14 @@ export class EventIngestion {
     return this.resume(existing, record, logger);
   }
 
-  /** Answers a repeated request from the event stored under its key. */
+  /** Returns the event stored under a repeated request's key, publishing it if it failed. */
   private async resume(
     existing: StoredEvent,
     record: IdempotencyKeyRecord,
     logger: Logger,
   ): Promise<NewEvent> {
     if (existing.status === "published") {
-      logger.info({ eventUid: existing.uid }, "repeated request answered with the stored event");
+      logger.info({ eventUid: existing.uid }, "repeated request returned the stored event");
       return existing;
     }
     if (existing.status === "failed") {

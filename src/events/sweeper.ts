@@ -19,10 +19,10 @@ export interface SweepResult {
 const MAX_LOGGED_UIDS = 20;
 
 /**
- * Gives every stored event a final state: a request that ends without recording an
- * outcome (its process was killed, or the database failed as it wrote the outcome) leaves
- * its event `pending`, and the sweep marks such events `failed` once they are older than
- * the pending timeout. It also deletes idempotency keys past their retention. It runs at
+ * Gives every stored event a final state. A request that ends without recording an
+ * outcome leaves its event `pending`, for instance when its process was killed or the
+ * database failed as it wrote the outcome. The sweep marks such events `failed` once they
+ * are older than the pending timeout. It also deletes idempotency keys past their retention. It runs at
  * start and then at every interval; several instances may sweep at once.
  */
 export class Sweeper {

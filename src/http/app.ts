@@ -15,8 +15,8 @@ export interface AppOptions {
 
 /**
  * Builds the Express application. openapi-backend routes and validates every request
- * against the OpenAPI document; every error, thrown anywhere, leaves through sendError as
- * a JSON body, never as Express's HTML error page.
+ * against the OpenAPI document. Every error, wherever it is thrown, leaves through
+ * sendError as a JSON body, so Express never renders its HTML error page.
  */
 export function createApp(options: AppOptions): express.Express {
   const app = express();

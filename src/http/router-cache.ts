@@ -10,9 +10,9 @@ interface Template {
  * (5.x) rebuilds the list of operations with lodash and compiles one regular expression
  * per operation on every match, which took about 15% of the service's CPU time under load
  * in a profile. The document is fixed after init, so both are computed once here. The
- * matching rules stay those of the router: an exact path wins, then path templates by
- * decreasing length of their literal parts, then the method; a path that matches no
- * template is a 404 and a path that matches without the method a 405.
+ * matching rules stay those of the router. An exact path wins, then path templates by
+ * decreasing length of their literal parts, then the method. A path that matches no
+ * template is a 404, and a path that matches without the method is a 405.
  */
 export function cacheRouting(router: OpenAPIRouter): void {
   const operations = router.getOperations();

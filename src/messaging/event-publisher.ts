@@ -30,7 +30,7 @@ export interface EventPublisherOptions {
   readonly onLateConfirm?: (messageId: string) => void;
 }
 
-/** How one attempt failed. `sent` means the broker may hold the message. */
+/** Outcome of one failed attempt. `sent` means that the broker may have the message. */
 class AttemptFailure extends Error {
   override readonly name = "AttemptFailure";
 
@@ -286,8 +286,8 @@ export class EventPublisher {
  * is committed to the connection. The getter records that moment in `permit`, and throws
  * once the permit is revoked, so that a send still waiting for a channel when its deadline
  * passes can never go out later.
- * NOTE: this relies on basicPublish reading the envelope exactly once, as rabbitmq-client
- * 5.0.x does; the publisher tests cover it.
+ * NOTE: this relies on Channel.basicPublish copying the envelope once, just before it
+ * encodes the frames, as rabbitmq-client 5.0.8 does.
  */
 function createEnvelope(message: OutboundMessage, permit: SendPermit): Envelope {
   const envelope: Envelope = {

@@ -2,7 +2,7 @@ import { DatabaseError, type GatewayError, RequestError } from "../errors.js";
 
 /**
  * Returns the PostgreSQL SQLSTATE of an error thrown through Prisma's driver adapter, or
- * undefined when the server never answered (connection refused, timeout).
+ * undefined when the server never responded (connection refused, timeout).
  */
 export function sqlStateOf(error: unknown): string | undefined {
   const meta = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } })
@@ -22,7 +22,7 @@ export function constraintOf(error: unknown): string | undefined {
 /**
  * Turns an error from storing event data into a gateway error. SQLSTATE class 22 (data
  * exception, such as a number beyond the range of `numeric`) means that the data cannot be
- * stored, which the client must fix; anything else is a database failure.
+ * stored, so the client must fix it. Anything else is a database failure.
  */
 export function toDatabaseError(operation: string, error: unknown): GatewayError {
   if (sqlStateOf(error)?.startsWith("22")) {

@@ -27,7 +27,7 @@ interface StoredEventRow {
   status: EventStatus;
 }
 
-/** Which stored events a replay publishes. Unset fields do not filter. */
+/** Filter of the stored events that a replay publishes. Unset fields match every event. */
 export interface ReplayFilter {
   readonly statuses: readonly Exclude<EventStatus, "pending">[];
   readonly route?: EventRoute | undefined;
@@ -75,8 +75,8 @@ export class EventStore {
    *
    * The rows travel as one array per column through unnest. Measured through Prisma on a
    * 2-core machine, this inserted 100 rows in about 5 ms, where createMany took 31 ms
-   * (its query compiler builds one bind parameter per value) and would pass the data
-   * through JSON.stringify, which drops digits of integers beyond 2^53.
+   * because its query compiler builds one bind parameter per value. createMany would also
+   * pass the data through JSON.stringify, which drops digits of integers beyond 2^53.
    */
   async insertMany(events: readonly NewEvent[]): Promise<unknown[]> {
     try {
@@ -187,8 +187,8 @@ export class EventStore {
 
   /**
    * Claims up to `limit` events that match `filter` and come after `afterUid` in id order,
-   * by setting them `pending`, and returns them in id order. Events that another process
-   * holds are skipped, so two replays, or a replay and a client's retry, never publish
+   * by setting them `pending`, and returns them in id order. Events locked by another
+   * process are skipped, so two replays, or a replay and a client's retry, never publish
    * the same event at once.
    */
   async claimForReplay(

@@ -23,7 +23,7 @@ export const getHealth: OperationHandler = (_context: Context, _request: Request
   response.status(200).json({ status: "ok" });
 };
 
-/** GET /readyz: 200 when PostgreSQL answers and the RabbitMQ connection is open, else 503. */
+/** GET /readyz: 200 when PostgreSQL responds and the RabbitMQ connection is open, else 503. */
 export function getReadiness(probes: DependencyProbes): OperationHandler {
   return async (_context: Context, _request: Request, response: Response) => {
     const [database, broker] = await Promise.all([
