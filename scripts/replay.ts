@@ -27,7 +27,7 @@ Options:
   --include-published    also replay events already published; needed for --status published
   --queue S/M/A          only events of this queue, such as ecommerce/order/create
   --since T              only events with event_timestamp >= T (RFC 3339)
-  --until T              only events with event_timestamp < T (RFC 3339)
+  --until T              only events with event_timestamp < T (RFC 3339); default: now
   --limit N              replay at most N events
   --dry-run              count the matching events and publish nothing
   -h, --help             show this help`;
@@ -86,7 +86,9 @@ function parseOptions(argv: string[]): ReplayOptions | undefined {
       statuses,
       route: values.queue === undefined ? undefined : parseQueue(values.queue),
       since: parseTime("--since", values.since),
-      until: parseTime("--until", values.until),
+      // Without an end, the replay stops at events stored before it started, so that it
+      // does not chase the events that arrive while it runs.
+      until: parseTime("--until", values.until) ?? new Date(),
     },
     limit: parseLimit(values.limit),
     dryRun: values["dry-run"],
@@ -121,11 +123,17 @@ function parseQueue(text: string): EventRoute {
   return { solution: solution as string, model: model as string, action: action as string };
 }
 
+/** RFC 3339 date-time, section 5.6: a date, a time, and a Z or numeric offset. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
 function parseTime(option: string, text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
   const time = Date.parse(text);
-  if (Number.isNaN(time))
-    failUsage(`${option} must be an RFC 3339 time, got ${JSON.stringify(text)}.`);
+  if (!RFC3339.test(text) || Number.isNaN(time)) {
+    failUsage(
+      `${option} must be an RFC 3339 time such as 2026-12-04T15:00:00Z, got ${JSON.stringify(text)}.`,
+    );
+  }
   return new Date(time);
 }
 
@@ -242,7 +250,7 @@ async function replayWithBroker(
     await broker.onConnect(config.rabbitmqConnectTimeoutMs, true);
     return await replay(store, ingestion, options, logger, () => stopRequested);
   } finally {
-    await ingestion.close(config.shutdownTimeoutMs);
+    await ingestion.close(Date.now() + config.shutdownTimeoutMs);
     await publisher.close();
     await broker.close();
   }

@@ -160,7 +160,9 @@ export const SETTINGS: readonly AnySetting[] = [
     key: "bodyLimitBytes",
     variable: "BODY_LIMIT_BYTES",
     defaultValue: "1048576",
-    parse: integer(2, 100 * 1024 * 1024),
+    // RabbitMQ 4 rejects messages over 16 MiB by default (max_message_size), closing the
+    // channel that every request shares.
+    parse: integer(2, 16 * 1024 * 1024),
   },
   {
     key: "batchMaxEvents",

@@ -20,9 +20,13 @@ import { exponentialBackoff } from "./messaging/retry-policy.js";
 import { createPool, createPrismaClient } from "./persistence/database.js";
 import { EventStore } from "./persistence/event-store.js";
 import { applyMigrations, ensureDatabase } from "./persistence/migrate.js";
+import { remainingMs, settlesWithin } from "./shutdown.js";
 
 /** First and largest backoff in ms between publish attempts within the deadline. */
 const PUBLISH_RETRY = { initialMs: 50, maxMs: 1000 };
+
+/** Time in ms given to closing the database pool even when the shutdown deadline has passed. */
+const DATABASE_CLOSE_MIN_MS = 500;
 
 /** Interval in ms between closings of idle keep-alive connections during shutdown. */
 const IDLE_SWEEP_INTERVAL_MS = 50;
@@ -81,11 +85,19 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const api = await createApi({
     publishEvent: publishEvent(ingestion),
-    publishEventBatch: publishEventBatch(ingestion, config.batchMaxEvents),
+    publishEventBatch: publishEventBatch(ingestion),
     getHealth,
-    getReadiness: getReadiness({ database: () => store.ping(), broker: () => broker.ready }),
+    getReadiness: getReadiness({
+      database: () => store.ping(),
+      broker: () => broker.ready && !publisher.blocked,
+    }),
   });
-  const app = createApp({ api, logger, bodyLimitBytes: config.bodyLimitBytes });
+  const app = createApp({
+    api,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    batchMaxEvents: config.batchMaxEvents,
+  });
   const server = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
@@ -101,14 +113,25 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
+  // Every step waits only for the time left of one SHUTDOWN_TIMEOUT_MS, so a broker or
+  // database that stopped answering cannot hold the process past it.
   const close = async () => {
-    await stopHttp(server, config.shutdownTimeoutMs, logger);
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    await stopHttp(server, remainingMs(deadline), logger);
     await sweeper.stop();
-    await ingestion.close(config.shutdownTimeoutMs);
-    await publisher.close();
-    await broker.close();
-    await prisma.$disconnect();
-    await pool.end();
+    await ingestion.close(deadline);
+    const brokerClosed = await settlesWithin(
+      publisher.close().then(() => broker.close()),
+      remainingMs(deadline),
+    );
+    if (!brokerClosed) {
+      logger.warn("broker connection did not close before the shutdown timeout; dropping it");
+      broker.unsafeDestroy();
+    }
+    await settlesWithin(
+      prisma.$disconnect().then(() => pool.end()),
+      Math.max(remainingMs(deadline), DATABASE_CLOSE_MIN_MS),
+    );
   };
   return { server, url, broker, sweeper, close };
 }

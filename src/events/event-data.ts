@@ -80,6 +80,9 @@ export function findInvalidEventData(
   if (problems.length === 0 && keyCount !== compacted.keyCount) {
     return findObjectsWithDuplicateKeys(compacted.text, root);
   }
+  if (problems.length === 0 && hasNumberOutsideNumericRange(compacted.text)) {
+    problems.push({ path: root, message: NUMERIC_RANGE_MESSAGE });
+  }
   return problems;
 }
 
@@ -240,4 +243,48 @@ export function splitJsonArray(text: string): string[] {
     }
   }
   return elements;
+}
+
+/** PostgreSQL's numeric type, which jsonb uses for numbers, holds at most these digits. */
+const MAX_DIGITS_BEFORE_POINT = 131_072;
+const MAX_DIGITS_AFTER_POINT = 16_383;
+
+const NUMERIC_RANGE_MESSAGE =
+  "contains a number outside PostgreSQL's numeric range " +
+  `(at most ${MAX_DIGITS_BEFORE_POINT} digits before the point and ${MAX_DIGITS_AFTER_POINT} after)`;
+
+/**
+ * Finds text that might hold such a number: an exponent of four digits or more, or a run
+ * of digits longer than the limit after the point. It may match inside strings; the exact
+ * scan below then decides.
+ */
+const MAYBE_OUT_OF_RANGE = new RegExp(`[eE][+-]?\\d{4}|\\d{${MAX_DIGITS_AFTER_POINT + 1}}`);
+
+/**
+ * Returns whether compact JSON `text` has a number that PostgreSQL's numeric rejects, such
+ * as 1e-20000. JSON.parse turns that into 0, so only the text shows it. Finding it here
+ * answers the client with 400 before the number reaches an insert shared with other
+ * requests.
+ */
+export function hasNumberOutsideNumericRange(text: string): boolean {
+  if (!MAYBE_OUT_OF_RANGE.test(text)) return false;
+  const number = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === QUOTE) {
+      index = endOfString(text, index);
+      continue;
+    }
+    if (code !== 0x2d && (code < 0x30 || code > 0x39)) continue;
+    number.lastIndex = index;
+    const match = number.exec(text);
+    if (match === null) continue;
+    const [token, integer = "", fraction = "", exponentText = "0"] = match;
+    const exponent = Number(exponentText);
+    const significantInteger = integer.replace(/^0+/, "").length;
+    if (significantInteger + exponent > MAX_DIGITS_BEFORE_POINT) return true;
+    if (fraction.length - exponent > MAX_DIGITS_AFTER_POINT) return true;
+    index += token.length - 1;
+  }
+  return false;
 }

@@ -4,6 +4,7 @@ import type { EventPublisher } from "../messaging/event-publisher.js";
 import { Batcher } from "../persistence/batcher.js";
 import { toDatabaseError } from "../persistence/database-errors.js";
 import type { EventStore, IdempotencyKeyRecord, StoredEvent } from "../persistence/event-store.js";
+import { remainingMs, settlesWithin } from "../shutdown.js";
 import {
   createEvent,
   type EventRoute,
@@ -50,6 +51,8 @@ export class EventIngestion {
   /** Inserts of concurrent requests without an Idempotency-Key, coalesced. */
   private readonly inserts: Batcher<NewEvent>;
   private readonly status: StatusRecorder;
+  /** Ingestions and deliveries running now, which close() waits for. */
+  private readonly inProgress = new Set<Promise<unknown>>();
 
   constructor(
     private readonly store: EventStore,
@@ -70,7 +73,11 @@ export class EventIngestion {
    * DatabaseError when nothing was stored, and with EventNotPublishedError when the event
    * is stored but not published.
    */
-  async ingest(request: IngestRequest, logger = this.logger): Promise<NewEvent> {
+  ingest(request: IngestRequest, logger = this.logger): Promise<NewEvent> {
+    return this.track(this.ingestTracked(request, logger));
+  }
+
+  private async ingestTracked(request: IngestRequest, logger: Logger): Promise<NewEvent> {
     if (request.idempotencyKey !== undefined) {
       return this.ingestWithKey(request, request.idempotencyKey, logger);
     }
@@ -85,7 +92,11 @@ export class EventIngestion {
   }
 
   /** Publishes a stored event that is now `pending`, and records the outcome. */
-  async deliver(event: NewEvent, logger = this.logger): Promise<NewEvent> {
+  deliver(event: NewEvent, logger = this.logger): Promise<NewEvent> {
+    return this.track(this.deliverTracked(event, logger));
+  }
+
+  private async deliverTracked(event: NewEvent, logger: Logger): Promise<NewEvent> {
     const attempts = await this.publish(event, logger);
     await this.status.published(event.uid, attempts, logger);
     return event;
@@ -96,10 +107,18 @@ export class EventIngestion {
    * each and records each outcome. Resolves with one result per event, in order. Rejects
    * with a RequestError or DatabaseError when nothing was stored.
    */
-  async ingestBatch(
+  ingestBatch(
     route: EventRoute,
     dataJsons: readonly string[],
     logger = this.logger,
+  ): Promise<BatchResult[]> {
+    return this.track(this.ingestBatchTracked(route, dataJsons, logger));
+  }
+
+  private async ingestBatchTracked(
+    route: EventRoute,
+    dataJsons: readonly string[],
+    logger: Logger,
   ): Promise<BatchResult[]> {
     const now = Date.now();
     const events = dataJsons.map((dataJson) => createEvent(route, dataJson, now));
@@ -123,8 +142,29 @@ export class EventIngestion {
   }
 
   /** Waits for background status writes to finish, or stops retrying them after `timeoutMs`. */
-  async close(timeoutMs: number): Promise<void> {
-    await this.status.close(timeoutMs);
+  /**
+   * Waits, until `deadline`, for the ingestions in progress, including those whose client
+   * has gone, and then for their status writes.
+   */
+  async close(deadline: number): Promise<void> {
+    const finished = await settlesWithin(
+      Promise.allSettled(this.inProgress),
+      remainingMs(deadline),
+    );
+    if (!finished) {
+      this.logger.warn(
+        { inProgress: this.inProgress.size },
+        "ingestions still running at shutdown",
+      );
+    }
+    await this.status.close(remainingMs(deadline));
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inProgress.add(work);
+    const forget = () => this.inProgress.delete(work);
+    work.then(forget, forget);
+    return work;
   }
 
   private async ingestWithKey(

@@ -11,6 +11,8 @@ export interface AppOptions {
   readonly api: OpenAPIBackend;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
+  /** Maximum events in one batch request. */
+  readonly batchMaxEvents: number;
 }
 
 /**
@@ -45,6 +47,7 @@ async function handleRequest(options: AppOptions, request: Request, response: Re
   const operation = options.api.matchOperation(apiRequest);
   if (operation?.requestBody !== undefined) {
     const body = await readJsonBody(request, options.bodyLimitBytes);
+    checkBatchSize(operation.operationId, body.value, options.batchMaxEvents);
     attachRequestBody(response, body);
     // openapi-backend parses any body that is not an object as JSON text, so primitives
     // are passed as their text to be parsed back to the same value.
@@ -66,6 +69,20 @@ async function handleRequest(options: AppOptions, request: Request, response: Re
  */
 function routingMethodOf(request: Request): string {
   return request.method === "HEAD" ? "GET" : request.method;
+}
+
+/**
+ * Rejects a batch over the limit before openapi-backend validates it, because validating
+ * hundreds of thousands of elements with every error reported exhausts the stack.
+ */
+function checkBatchSize(operationId: string | undefined, value: unknown, maxEvents: number) {
+  if (operationId !== "publishEventBatch" || !Array.isArray(value) || value.length <= maxEvents) {
+    return;
+  }
+  throw new RequestError(
+    "PAYLOAD_TOO_LARGE",
+    `The batch has ${value.length} events; the limit is ${maxEvents}. Split it.`,
+  );
 }
 
 function malformedPath(cause: URIError): RequestError {

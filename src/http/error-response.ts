@@ -10,6 +10,12 @@ import type { components } from "../generated/openapi.js";
 
 export type ErrorBody = components["schemas"]["Error"];
 
+/** Field errors sent at most, so a body with thousands of invalid values gets a short answer. */
+const MAX_FIELD_ERRORS = 100;
+
+/** Length in characters at which a path is cut, because keys can be as long as the body. */
+const MAX_PATH_LENGTH = 256;
+
 const INTERNAL_ERROR_MESSAGE =
   "An unexpected error occurred. The logs contain details under this response's X-Request-Id.";
 
@@ -19,7 +25,12 @@ export function toErrorBody(error: unknown): ErrorBody {
     return { status: "error", code: "INTERNAL_ERROR", message: INTERNAL_ERROR_MESSAGE };
   }
   const body: ErrorBody = { status: "error", code: error.code, message: error.message };
-  if (error.errors !== undefined && error.errors.length > 0) body.errors = [...error.errors];
+  if (error.errors !== undefined && error.errors.length > 0) {
+    body.errors = error.errors.slice(0, MAX_FIELD_ERRORS).map(({ path, message }) => ({
+      path: path.length > MAX_PATH_LENGTH ? `${path.slice(0, MAX_PATH_LENGTH)}…` : path,
+      message,
+    }));
+  }
   if (error instanceof EventNotPublishedError) {
     body.event_uid = error.eventUid;
     body.event_timestamp = error.eventTimestamp;

@@ -125,6 +125,11 @@ export class EventPublisher {
     }
   }
 
+  /** Whether the broker has blocked publishing on this connection (a resource alarm). */
+  get blocked(): boolean {
+    return this.blockedReason !== undefined;
+  }
+
   /** Closes the publisher's channel; publishes still waiting for a confirm are rejected. */
   async close(): Promise<void> {
     await this.publisher.close();
@@ -132,7 +137,8 @@ export class EventPublisher {
 
   private async attempt(message: OutboundMessage, deadline: number): Promise<void> {
     if (this.blockedReason !== undefined) {
-      throw new AttemptFailure(`broker blocks publishing: ${this.blockedReason}`, false, false);
+      // The broker's own reason is logged by broker.ts; clients get a fixed text.
+      throw new AttemptFailure("broker is blocking publishers (resource alarm)", false, false);
     }
     if (!this.connection.ready) {
       try {
@@ -287,7 +293,7 @@ export class EventPublisher {
  * once the permit is revoked, so that a send still waiting for a channel when its deadline
  * passes can never go out later.
  * NOTE: this relies on Channel.basicPublish copying the envelope once, just before it
- * encodes the frames, as rabbitmq-client 5.0.8 does.
+ * encodes the frames, as rabbitmq-client 5.0.8 does; package.json pins that version.
  */
 function createEnvelope(message: OutboundMessage, permit: SendPermit): Envelope {
   const envelope: Envelope = {

@@ -252,13 +252,19 @@ export class EventStore {
 
   /** markPublished for many events in one statement. */
   async markPublishedMany(updates: readonly { uid: string; attempts: number }[]): Promise<void> {
+    // UPDATE ... FROM joins each row once, so attempts for the same event (a late confirm
+    // and a republish) are summed first.
+    const attemptsByUid = new Map<string, number>();
+    for (const { uid, attempts } of updates) {
+      attemptsByUid.set(uid, (attemptsByUid.get(uid) ?? 0) + attempts);
+    }
     await this.prisma.$executeRaw`
       UPDATE events AS e
       SET status = 'published', published_at = now(), last_error = NULL, updated_at = now(),
           publish_attempts = e.publish_attempts + u.attempts
       FROM unnest(
-        ${updates.map((update) => update.uid)}::uuid[],
-        ${updates.map((update) => update.attempts)}::int[]) AS u(uid, attempts)
+        ${[...attemptsByUid.keys()]}::uuid[],
+        ${[...attemptsByUid.values()]}::int[]) AS u(uid, attempts)
       WHERE e.event_uid = u.uid`;
   }
 
@@ -269,7 +275,7 @@ export class EventStore {
       data: {
         status: "failed",
         lastError: error,
-        publishAttempts: attempts,
+        publishAttempts: { increment: attempts },
         updatedAt: new Date(),
       },
     });
@@ -282,7 +288,8 @@ export class EventStore {
 }
 
 function replayCondition(filter: ReplayFilter): Prisma.Sql {
-  const conditions = [Prisma.sql`status::text IN (${Prisma.join(filter.statuses)})`];
+  // A cast on the column would keep PostgreSQL from using the status index.
+  const conditions = [Prisma.sql`status = ANY(${[...filter.statuses]}::event_status[])`];
   if (filter.route !== undefined) {
     const { solution, model, action } = filter.route;
     conditions.push(Prisma.sql`solution = ${solution} AND model = ${model} AND action = ${action}`);

@@ -83,6 +83,7 @@ export async function ensureDatabase(databaseUrl: string, logger: Logger): Promi
   const target = new URL(databaseUrl);
   const database = decodeURIComponent(target.pathname.slice(1));
   if (database === "" || database === "postgres") return;
+  if (await databaseAccepts(databaseUrl)) return;
 
   const maintenance = new URL(databaseUrl);
   maintenance.pathname = "/postgres";
@@ -104,6 +105,27 @@ export async function ensureDatabase(databaseUrl: string, logger: Logger): Promi
     if (code !== "42P04" && code !== "23505") throw error;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Returns whether a connection to `databaseUrl` succeeds, and false when the database does
+ * not exist (3D000 invalid_catalog_name). Other failures are thrown. Trying the database
+ * first serves roles that may connect to it but not to `postgres`.
+ */
+async function databaseAccepts(databaseUrl: string): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  try {
+    await client.connect();
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === "3D000") return false;
+    throw error;
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { expect } from "chai";
@@ -124,6 +125,42 @@ describe("Idempotency-Key", () => {
       expect(await fixture.database.rowsFor(route)).to.have.length(0);
     });
   }
+
+  it("rejects the header sent twice", async () => {
+    const route = uniqueRoute();
+    const url = new URL(eventPath(route), fixture.service.url);
+    const body = '{"order_id":1}';
+
+    const response = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const outgoing = request(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          "idempotency-key": ["first", "second"],
+        },
+      });
+      outgoing.on("response", async (incoming) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of incoming) chunks.push(chunk as Buffer);
+        resolve({
+          status: incoming.statusCode ?? 0,
+          body: JSON.parse(Buffer.concat(chunks).toString()),
+        });
+      });
+      outgoing.on("error", reject);
+      outgoing.end(body);
+    });
+
+    expect(response.status).to.equal(400);
+    expect(response.body).to.deep.equal({
+      status: "error",
+      code: "INVALID_PARAMETER",
+      message: "Send the Idempotency-Key header once.",
+      errors: [{ path: "/header/idempotency-key", message: "must appear only once" }],
+    });
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
+  });
 
   it("stores one event when many requests with one key arrive at once", async () => {
     const route = uniqueRoute();

@@ -198,9 +198,14 @@ const BODY_CASES: BodyCase[] = [
     status: 400,
     expected: {
       code: "INVALID_BODY",
-      message:
-        "The event data contains a value that PostgreSQL cannot store, such as a number outside the range of its numeric type.",
-      errors: [{ path: "/body", message: "contains a value that cannot be stored" }],
+      message: "The event data contains values that cannot be stored.",
+      errors: [
+        {
+          path: "/body",
+          message:
+            "contains a number outside PostgreSQL's numeric range (at most 131072 digits before the point and 16383 after)",
+        },
+      ],
     },
   },
   {

@@ -109,7 +109,7 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
   });
 
-  it("stores nothing when PostgreSQL rejects one element's data", async () => {
+  it("names the element whose number PostgreSQL cannot store", async () => {
     const route = uniqueRoute();
 
     const response = await send(fixture.service.url, "POST", batchPath(route), {
@@ -119,6 +119,8 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
 
     expect(response.status).to.equal(400);
     expect((response.body as { code: string }).code).to.equal("INVALID_BODY");
+    const errors = (response.body as { errors: { path: string }[] }).errors;
+    expect(errors.map((error) => error.path)).to.deep.equal(["/body/1"]);
     expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
     expect(await fixture.broker.count(routeQueue(route))).to.equal(undefined);
   });
@@ -134,6 +136,38 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
       status: "error",
       code: "PAYLOAD_TOO_LARGE",
       message: "The batch has 101 events; the limit is 100. Split it.",
+    });
+    expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
+  });
+
+  it("answers 413 before validating a huge batch of invalid elements", async () => {
+    const route = uniqueRoute();
+    const text = `[${Array.from({ length: 250_000 }, () => "{}").join(",")}]`;
+
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
+      body: text,
+      headers: JSON_TYPE,
+    });
+
+    expect(response.status).to.equal(413);
+    expect((response.body as { code: string }).code).to.equal("PAYLOAD_TOO_LARGE");
+  });
+
+  it("rejects an Idempotency-Key, which the batch route does not support", async () => {
+    const route = uniqueRoute();
+
+    const response = await send(fixture.service.url, "POST", batchPath(route), {
+      body: [{ a: 1 }],
+      headers: { "idempotency-key": "batch-1" },
+    });
+
+    expect(response.status).to.equal(400);
+    expect(response.body).to.deep.equal({
+      status: "error",
+      code: "INVALID_PARAMETER",
+      message:
+        "Idempotency-Key is not supported on the batch route. Send keyed events one at a time.",
+      errors: [{ path: "/header/idempotency-key", message: "is not supported on this route" }],
     });
     expect(await fixture.database.rowsFor(route)).to.deep.equal([]);
   });

@@ -19,19 +19,14 @@ type PublishEventBatchResponse = components["schemas"]["PublishEventBatchRespons
 /**
  * POST /api/event/{solution}/{model}/{action}/batch: store a batch of events in one
  * statement and publish each. openapi-backend has checked that the body is a non-empty
- * array of non-empty objects.
+ * array of non-empty objects, and app.ts that it has at most BATCH_MAX_EVENTS.
  */
-export function publishEventBatch(ingestion: EventIngestion, maxEvents: number): OperationHandler {
+export function publishEventBatch(ingestion: EventIngestion): OperationHandler {
   return async (context: Context, request: Request, response: Response) => {
     const route = context.request.params as unknown as EventRoute;
+    rejectIdempotencyKey(request);
     const body = requestBodyOf(response);
     const items = body.value as unknown[];
-    if (items.length > maxEvents) {
-      throw new RequestError(
-        "PAYLOAD_TOO_LARGE",
-        `The batch has ${items.length} events; the limit is ${maxEvents}. Split it.`,
-      );
-    }
 
     const dataJsons = splitJsonArray(compactJson(body.text));
     checkEventData(items, dataJsons);
@@ -56,6 +51,19 @@ export function publishEventBatch(ingestion: EventIngestion, maxEvents: number):
     };
     response.status(200).json(result);
   };
+}
+
+/**
+ * Rejects the Idempotency-Key header, which this route does not support: ignoring it would
+ * let a client that retries with it store and publish the batch twice.
+ */
+function rejectIdempotencyKey(request: Request): void {
+  if (request.get("idempotency-key") === undefined) return;
+  throw new RequestError(
+    "INVALID_PARAMETER",
+    "Idempotency-Key is not supported on the batch route. Send keyed events one at a time.",
+    { errors: [{ path: "/header/idempotency-key", message: "is not supported on this route" }] },
+  );
 }
 
 /** Throws RequestError listing the invalid data of every element, if any. */

@@ -29,7 +29,7 @@ export function publishEvent(ingestion: EventIngestion): OperationHandler {
       );
     }
 
-    const idempotencyKey = request.get("idempotency-key");
+    const idempotencyKey = singleIdempotencyKey(request);
     const event = await ingestion.ingest(
       { route, dataJson: compacted.text, idempotencyKey },
       request.log,
@@ -44,4 +44,19 @@ export function publishEvent(ingestion: EventIngestion): OperationHandler {
     };
     response.status(200).json(result);
   };
+}
+
+/**
+ * Returns the Idempotency-Key header. Node joins repeated headers with ", ", which would
+ * turn two keys into a third, so a repeated header is rejected.
+ */
+function singleIdempotencyKey(request: Request): string | undefined {
+  const values = request.headersDistinct["idempotency-key"];
+  if (values === undefined) return undefined;
+  if (values.length > 1) {
+    throw new RequestError("INVALID_PARAMETER", "Send the Idempotency-Key header once.", {
+      errors: [{ path: "/header/idempotency-key", message: "must appear only once" }],
+    });
+  }
+  return values[0];
 }

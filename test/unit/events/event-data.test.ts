@@ -5,6 +5,7 @@ import {
   compactJson,
   compactJsonCountingKeys,
   findInvalidEventData,
+  hasNumberOutsideNumericRange,
   MAX_DEPTH,
 } from "../../../src/events/event-data.js";
 
@@ -244,4 +245,24 @@ describe("compactJsonCountingKeys", () => {
   it("compactJsonCountingKeys counts no keys in an array of strings", () => {
     expect(compactJsonCountingKeys('[":", "a:b"]').keyCount).to.equal(0);
   });
+});
+
+describe("hasNumberOutsideNumericRange", () => {
+  const cases: [string, boolean][] = [
+    ['{"a":1e-20000}', true],
+    ['{"a":0e-999999}', true],
+    ['{"a":3e-16383}', false],
+    ["[3e-16384]", true],
+    ['{"a":1e131071}', false],
+    ['{"a":12e131071}', true],
+    ['{"a":1e-400}', false],
+    ['{"a":"1e-20000"}', false],
+    [`{"a":0.${"0".repeat(16382)}1}`, false],
+    [`{"a":0.${"0".repeat(16383)}1}`, true],
+  ];
+  for (const [text, expected] of cases) {
+    it(`hasNumberOutsideNumericRange is ${expected} for ${text.slice(0, 24)}`, () => {
+      expect(hasNumberOutsideNumericRange(text)).to.equal(expected);
+    });
+  }
 });

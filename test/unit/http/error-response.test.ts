@@ -54,6 +54,18 @@ describe("toErrorBody", () => {
     });
   });
 
+  it("toErrorBody cuts long paths and long lists", () => {
+    const errors = Array.from({ length: 150 }, (_, index) => ({
+      path: `/body/${"k".repeat(300)}/${index}`,
+      message: "contains U+0000, which PostgreSQL cannot store",
+    }));
+
+    const body = toErrorBody(new RequestError("INVALID_BODY", "invalid", { errors }));
+
+    expect(body.errors).to.have.length(100);
+    expect(body.errors?.[0]?.path).to.equal(`/body/${"k".repeat(250)}…`);
+  });
+
   it("toErrorBody hides a DatabaseError's cause", () => {
     const cause = new Error('connect ECONNREFUSED 10.0.0.5:5432 password "hunter2"');
     const error = new DatabaseError("storing the event", cause);
