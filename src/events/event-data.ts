@@ -254,11 +254,11 @@ const NUMERIC_RANGE_MESSAGE =
   `(at most ${MAX_DIGITS_BEFORE_POINT} digits before the point and ${MAX_DIGITS_AFTER_POINT} after)`;
 
 /**
- * Finds text that might hold such a number: an exponent of four digits or more, or a run
- * of digits longer than the limit after the point. It may match inside strings; the exact
+ * Finds an exponent of four digits or more, which a number outside the range needs unless
+ * it is written with more digits than the limit. It may match inside strings; the exact
  * scan below then decides.
  */
-const MAYBE_OUT_OF_RANGE = new RegExp(`[eE][+-]?\\d{4}|\\d{${MAX_DIGITS_AFTER_POINT + 1}}`);
+const LARGE_EXPONENT = /[eE][+-]?\d{4}/;
 
 /**
  * Returns whether compact JSON `text` has a number that PostgreSQL's numeric rejects, such
@@ -267,7 +267,7 @@ const MAYBE_OUT_OF_RANGE = new RegExp(`[eE][+-]?\\d{4}|\\d{${MAX_DIGITS_AFTER_PO
  * requests.
  */
 export function hasNumberOutsideNumericRange(text: string): boolean {
-  if (!MAYBE_OUT_OF_RANGE.test(text)) return false;
+  if (text.length <= MAX_DIGITS_AFTER_POINT && !LARGE_EXPONENT.test(text)) return false;
   const number = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index);
