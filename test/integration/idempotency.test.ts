@@ -8,7 +8,7 @@ import { routeQueue, uniqueRoute } from "../support/broker.js";
 import { TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath, postEvent, send } from "../support/http.js";
 import { startTestService, type TestService, useTestService } from "../support/service.js";
-import { TcpProxy } from "../support/tcp-proxy.js";
+import { proxyFor, type TcpProxy } from "../support/tcp-proxy.js";
 
 type Body = Record<string, string>;
 
@@ -203,11 +203,10 @@ describe("Idempotency-Key", () => {
     let unreachable: TestService;
 
     before(async () => {
-      const url = new URL(TEST_RABBITMQ_URL);
-      proxy = new TcpProxy(url.hostname, Number(url.port || 5672));
-      url.port = String(await proxy.listen());
+      let url: string;
+      ({ proxy, url } = await proxyFor(TEST_RABBITMQ_URL, 5672));
       unreachable = await startTestService({
-        RABBITMQ_URL: url.toString(),
+        RABBITMQ_URL: url,
         PUBLISH_DEADLINE_MS: "1500",
         RABBITMQ_RECONNECT_MAX_MS: "200",
       });

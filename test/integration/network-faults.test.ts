@@ -9,7 +9,7 @@ import { BrokerProbe, routeQueue, uniqueRoute } from "../support/broker.js";
 import { DatabaseProbe } from "../support/database.js";
 import { TEST_DATABASE_URL, TEST_RABBITMQ_URL } from "../support/environment.js";
 import { startTestService, type TestService } from "../support/service.js";
-import { TcpProxy } from "../support/tcp-proxy.js";
+import { proxyFor, type TcpProxy } from "../support/tcp-proxy.js";
 
 const execFileAsync = promisify(execFile);
 const PUBLISH_DEADLINE_MS = 2000;
@@ -69,17 +69,6 @@ async function timeToRecovery(service: TestService, route: EventRoute, limitMs: 
   return Number.POSITIVE_INFINITY;
 }
 
-function proxyFor(url: string, defaultPort: number): TcpProxy {
-  const parsed = new URL(url);
-  return new TcpProxy(parsed.hostname, Number(parsed.port || defaultPort));
-}
-
-function through(url: string, proxy: TcpProxy): string {
-  const parsed = new URL(url);
-  parsed.port = String(proxy.port);
-  return parsed.toString();
-}
-
 describe("network faults", () => {
   let brokerProxy: TcpProxy;
   let databaseProxy: TcpProxy;
@@ -88,13 +77,13 @@ describe("network faults", () => {
   let database: DatabaseProbe;
 
   before(async () => {
-    brokerProxy = proxyFor(TEST_RABBITMQ_URL, 5672);
-    databaseProxy = proxyFor(TEST_DATABASE_URL, 5432);
-    await brokerProxy.listen();
-    await databaseProxy.listen();
+    const toBroker = await proxyFor(TEST_RABBITMQ_URL, 5672);
+    const toDatabase = await proxyFor(TEST_DATABASE_URL, 5432);
+    brokerProxy = toBroker.proxy;
+    databaseProxy = toDatabase.proxy;
     service = await startTestService({
-      RABBITMQ_URL: through(TEST_RABBITMQ_URL, brokerProxy),
-      DATABASE_URL: through(TEST_DATABASE_URL, databaseProxy),
+      RABBITMQ_URL: toBroker.url,
+      DATABASE_URL: toDatabase.url,
       PUBLISH_DEADLINE_MS: String(PUBLISH_DEADLINE_MS),
       RABBITMQ_HEARTBEAT_SECONDS: "2",
       RABBITMQ_RECONNECT_MAX_MS: "500",

@@ -5,7 +5,7 @@ import { cutDatabase } from "../support/database.js";
 import { TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath, send } from "../support/http.js";
 import { startTestService, type TestService, useTestService } from "../support/service.js";
-import { TcpProxy } from "../support/tcp-proxy.js";
+import { proxyFor, type TcpProxy } from "../support/tcp-proxy.js";
 
 interface BatchEvent {
   event_uid: string;
@@ -193,11 +193,10 @@ describe("POST /api/event/{solution}/{model}/{action}/batch", () => {
     let unreachable: TestService;
 
     before(async () => {
-      const url = new URL(TEST_RABBITMQ_URL);
-      proxy = new TcpProxy(url.hostname, Number(url.port || 5672));
-      url.port = String(await proxy.listen());
+      let url: string;
+      ({ proxy, url } = await proxyFor(TEST_RABBITMQ_URL, 5672));
       unreachable = await startTestService({
-        RABBITMQ_URL: url.toString(),
+        RABBITMQ_URL: url,
         PUBLISH_DEADLINE_MS: "500",
       });
     });

@@ -7,16 +7,15 @@ import { DatabaseProbe } from "../support/database.js";
 import { TEST_RABBITMQ_URL } from "../support/environment.js";
 import { eventPath } from "../support/http.js";
 import { startTestService } from "../support/service.js";
-import { TcpProxy } from "../support/tcp-proxy.js";
+import { proxyFor, type TcpProxy } from "../support/tcp-proxy.js";
 
 describe("service.close()", () => {
   let proxy: TcpProxy;
+  let brokerUrl: string;
   let database: DatabaseProbe;
 
   beforeEach(async () => {
-    const url = new URL(TEST_RABBITMQ_URL);
-    proxy = new TcpProxy(url.hostname, Number(url.port || 5672));
-    await proxy.listen();
+    ({ proxy, url: brokerUrl } = await proxyFor(TEST_RABBITMQ_URL, 5672));
     database = new DatabaseProbe();
   });
 
@@ -25,15 +24,9 @@ describe("service.close()", () => {
     await database.close();
   });
 
-  function brokerUrl(): string {
-    const url = new URL(TEST_RABBITMQ_URL);
-    url.port = String(proxy.port);
-    return url.toString();
-  }
-
   it("waits for an ingestion whose client has gone", async () => {
     const service = await startTestService({
-      RABBITMQ_URL: brokerUrl(),
+      RABBITMQ_URL: brokerUrl,
       PUBLISH_DEADLINE_MS: "1500",
     });
     const route = uniqueRoute();
@@ -57,7 +50,7 @@ describe("service.close()", () => {
 
   it("ends within the shutdown timeout when the broker stops answering", async () => {
     const service = await startTestService({
-      RABBITMQ_URL: brokerUrl(),
+      RABBITMQ_URL: brokerUrl,
       SHUTDOWN_TIMEOUT_MS: "1000",
       RABBITMQ_HEARTBEAT_SECONDS: "0",
     });

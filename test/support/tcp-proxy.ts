@@ -135,3 +135,17 @@ export class TcpProxy {
 function write(target: Socket, chunk: Buffer): void {
   if (!target.destroyed) target.write(chunk);
 }
+
+/**
+ * Starts a proxy in front of the server that `url` names and returns it with `url`
+ * rewritten to pass through it.
+ */
+export async function proxyFor(
+  url: string,
+  defaultPort: number,
+): Promise<{ proxy: TcpProxy; url: string }> {
+  const parsed = new URL(url);
+  const proxy = new TcpProxy(parsed.hostname, Number(parsed.port || defaultPort));
+  parsed.port = String(await proxy.listen());
+  return { proxy, url: parsed.toString() };
+}
