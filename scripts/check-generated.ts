@@ -23,7 +23,7 @@ if (normalize(committed) !== normalize(expected)) {
 }
 console.log("Generated OpenAPI types are up to date.");
 
-/** The CLI adds a header comment that the API does not, so only the declarations are compared. */
+/** Strips the header comment that the CLI adds and the API does not, so that only declarations are compared. */
 function normalize(source: string): string {
   return source.replace(/^\/\*\*[\s\S]*?\*\/\s*/, "").trim();
 }

@@ -114,7 +114,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   // Every step waits only for the time left of one SHUTDOWN_TIMEOUT_MS, so a broker or
-  // database that stopped answering cannot hold the process past it.
+  // database that stopped responding cannot hold the process past it.
   const close = async () => {
     const deadline = Date.now() + config.shutdownTimeoutMs;
     await stopHttp(server, remainingMs(deadline), logger);

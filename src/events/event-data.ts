@@ -245,7 +245,7 @@ export function splitJsonArray(text: string): string[] {
   return elements;
 }
 
-/** PostgreSQL's numeric type, which jsonb uses for numbers, holds at most these digits. */
+/** Maximum digits of PostgreSQL's numeric type, which jsonb uses for numbers. */
 const MAX_DIGITS_BEFORE_POINT = 131_072;
 const MAX_DIGITS_AFTER_POINT = 16_383;
 
@@ -263,7 +263,7 @@ const LARGE_EXPONENT = /[eE][+-]?\d{4}/;
 /**
  * Returns whether compact JSON `text` has a number that PostgreSQL's numeric rejects, such
  * as 1e-20000. JSON.parse turns that into 0, so only the text shows it. Finding it here
- * answers the client with 400 before the number reaches an insert shared with other
+ * rejects the request with 400 before the number reaches an insert shared with other
  * requests.
  */
 export function hasNumberOutsideNumericRange(text: string): boolean {

@@ -10,7 +10,7 @@ import type { components } from "../generated/openapi.js";
 
 export type ErrorBody = components["schemas"]["Error"];
 
-/** Field errors sent at most, so a body with thousands of invalid values gets a short answer. */
+/** Maximum field errors in a response, so a body with thousands of invalid values gets a short one. */
 const MAX_FIELD_ERRORS = 100;
 
 /** Length in characters at which a path is cut, because keys can be as long as the body. */

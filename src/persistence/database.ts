@@ -11,7 +11,7 @@ export type { PrismaClient };
  * Creates the PostgreSQL pool that Prisma uses. Every wait is bounded: getting a connection
  * (connecting included) by DATABASE_CONNECT_TIMEOUT_MS, a statement by
  * DATABASE_STATEMENT_TIMEOUT_MS on the server, and a reply by one second more on the client,
- * which also catches a server that stopped answering.
+ * which also catches a server that stopped responding.
  */
 export function createPool(config: Config, logger: Logger): pg.Pool {
   const pool = new pg.Pool({

@@ -111,11 +111,11 @@ describe("network faults", () => {
   });
 
   /**
-   * Checks what must hold after any fault, once the service has recovered: every 200 has
-   * exactly one message and a published row, no row is left pending, no message is
-   * doubled, and a row is published exactly when its message is in the queue. The one
-   * exception is a row failed with BROKER_UNCONFIRMED: the connection broke after the
-   * message was sent, so the broker may have taken it without confirming.
+   * Checks what must hold after any fault, once the service has recovered. Every 200 has
+   * exactly one message and a published row. No row is left pending and no message is
+   * doubled. A row is published exactly when its message is in the queue, except a row
+   * failed with BROKER_UNCONFIRMED, whose connection broke after the message was sent,
+   * so the broker may have taken it without confirming.
    */
   async function expectConsistent(route: EventRoute, outcomes: readonly Outcome[]) {
     for (let waited = 0; waited < 10_000; waited += 250) {

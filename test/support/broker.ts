@@ -22,8 +22,8 @@ export interface ReceivedMessage {
 const uniqueRouteQueues = new Set<string>();
 
 /**
- * A route no other test uses, so its queue and rows belong to one test. Its queue name
- * starts with `test-`, and deleteUniqueRouteQueues() deletes it at the end of the run.
+ * Returns a route no other test uses, so its queue and rows belong to one test. Its queue
+ * name starts with `test-`, and deleteUniqueRouteQueues() deletes it at the end of the run.
  */
 export function uniqueRoute(): EventRoute {
   const route = {
@@ -105,7 +105,7 @@ export class BrokerProbe {
   private async withChannel<T>(work: (channel: Channel) => Promise<T>): Promise<T> {
     const connection = await this.connect();
     const channel = await connection.createChannel();
-    // A failed passive declare closes the channel with an error event; the awaited call
+    // A failed passive declare closes the channel with an error event. The awaited call
     // rejects as well, so the event needs no handling of its own.
     channel.on("error", () => undefined);
     try {

@@ -8,7 +8,7 @@ import { createApi } from "../../src/http/api.js";
 let contract: Promise<OpenAPIBackend> | undefined;
 let errorValidator: ValidateFunction | undefined;
 
-/** The OpenAPI document, loaded once for all tests, with no-op handlers. */
+/** Loads the OpenAPI document once for all tests, with no-op handlers. */
 function loadContract(): Promise<OpenAPIBackend> {
   const unused = () => undefined;
   contract ??= createApi({

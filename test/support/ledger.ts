@@ -47,7 +47,7 @@ export interface LedgerReport {
   readonly statusMismatches: number;
   /** Messages with no row. */
   readonly orphanMessages: number;
-  /** Rows stored for requests answered DATABASE_UNAVAILABLE (the write's outcome was unknown). */
+  /** Rows stored for requests that got DATABASE_UNAVAILABLE, because the write's outcome was unknown. */
   readonly rowsForDatabaseFailures: number;
 }
 
@@ -153,7 +153,7 @@ async function injectFaults(
   }
 }
 
-/** Each client posts events one after another until `endAt`. */
+/** Runs `clients` clients that each post events one after another until `endAt`. */
 async function sendSteadily(
   baseUrl: string,
   route: EventRoute,
@@ -240,7 +240,7 @@ function reconcile(
     }
   }
 
-  // Every answer but DATABASE_UNAVAILABLE carries the event's uid.
+  // Every response except DATABASE_UNAVAILABLE contains the event's uid.
   const answeredUids = new Set(outcomes.map((outcome) => outcome.eventUid));
   const rowsForDatabaseFailures = rows.filter((row) => !answeredUids.has(row.event_uid)).length;
 

@@ -12,7 +12,7 @@ interface Link {
  * - reset() ends every connection with a TCP reset, as a crashed peer or a dropped NAT
  *   entry does; new connections still work.
  * - blackhole() stops all traffic without closing anything, as a network partition does.
- *   New connections are accepted but get no answer. restore() delivers the held bytes,
+ *   New connections are accepted but get no response. restore() delivers the held bytes,
  *   as TCP does once a partition heals.
  * - slow(ms) delays every chunk in both directions.
  * - refuse() resets every connection and every new one at once, as a stopped server's

@@ -4,7 +4,7 @@ import { expect } from "chai";
 
 import { Batcher, type ItemOutcome } from "../../../src/persistence/batcher.js";
 
-/** A write function that records its batches and finishes when the test says so. */
+/** A write function that records its batches and finishes when the test calls its finisher. */
 function controlledWrite() {
   const batches: number[][] = [];
   const finishers: ((outcomes?: ItemOutcome[]) => void)[] = [];
